@@ -1,0 +1,57 @@
+# BCFL: two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: demo test test-fast lint format compile check-artifacts gas setup clean-demo
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+var:
+	mkdir -p var
+
+## Bring the whole platform up on embedded defaults (SQLite, anvil, local workers). Ctrl-C stops it.
+demo: setup var
+	DJANGO_SETTINGS_MODULE=bcfl_site.settings.local $(PY) manage.py migrate --noinput
+	DJANGO_SETTINGS_MODULE=bcfl_site.settings.local $(VENV)/bin/honcho -f Procfile start
+
+## The whole test suite (DATABASE_URL selects PostgreSQL; SQLite otherwise).
+test: setup
+	$(PY) contracts/compile.py --check
+	$(PY) -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+compile: setup
+	$(PY) contracts/compile.py
+
+check-artifacts: setup
+	$(PY) contracts/compile.py --check
+
+gas: setup
+	$(PY) benchmarks/gas.py
+
+clean-demo:
+	rm -rf var

@@ -1,0 +1,5 @@
+from django.conf import settings
+
+
+def chain(request):
+    return {"CHAIN_ID": settings.CHAIN_ID}

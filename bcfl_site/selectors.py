@@ -1,0 +1,71 @@
+"""Read-side helpers for the home page and health check."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from bcfl_site.models import WorkerHeartbeat
+
+QUEUES = ("default", "chain", "training")
+HEARTBEAT_STALE_AFTER = timedelta(seconds=45)
+
+
+def database_status() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True, "vendor": connection.vendor}
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return {"ok": False, "vendor": connection.vendor, "error": str(exc)}
+
+
+def broker_status() -> dict:
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("filesystem://"):
+        return {"ok": True, "kind": "embedded (filesystem)"}
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=0.5) as s:
+            if parsed.scheme.startswith("redis"):
+                s.sendall(b"PING\r\n")
+                reply = s.recv(64)
+                if not reply.startswith((b"+PONG", b"-NOAUTH")):
+                    return {"ok": False, "kind": parsed.scheme, "error": reply.decode(errors="replace")}
+        return {"ok": True, "kind": parsed.scheme}
+    except OSError as exc:
+        return {"ok": False, "kind": parsed.scheme, "error": str(exc)}
+
+
+def worker_status() -> list[dict]:
+    seen = {hb.queue: hb for hb in WorkerHeartbeat.objects.filter(queue__in=QUEUES)}
+    now = timezone.now()
+    rows = []
+    for queue in QUEUES:
+        hb = seen.get(queue)
+        rows.append(
+            {
+                "queue": queue,
+                "ok": bool(hb and now - hb.seen_at <= HEARTBEAT_STALE_AFTER),
+                "seen_at": hb.seen_at if hb else None,
+                "hostname": hb.hostname if hb else "",
+            }
+        )
+    return rows
+
+
+def chain_status() -> dict:
+    from contracts import chain
+
+    return chain.chain_status()
+
+
+def deployments() -> list:
+    from contracts.models import Deployment
+
+    return list(Deployment.objects.filter(chain_id=settings.CHAIN_ID).order_by("name"))

@@ -1,0 +1,192 @@
+"""Settings shared by every environment; everything that varies comes from environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from celery.schedules import crontab  # noqa: F401 - available for beat entries
+from kombu import Queue
+
+from bcfl_site.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("BCFL_VAR_DIR", str(BASE_DIR / "var")))
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-dev-key-change-me")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "rest_framework.authtoken",
+    "allauth",
+    "allauth.account",
+    "bcfl_site",
+    "contracts",
+    "tasks",
+    "training",
+    "marketplace",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "bcfl_site.urls"
+WSGI_APPLICATION = "bcfl_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "bcfl_site.context_processors.chain",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'bcfl.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout let the web process and the workers share the demo database.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+# Private storage: model weights and validation sets are never served directly.
+PRIVATE_MEDIA_ROOT = VAR_DIR / "private"
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # wallet.js reads the token for fetch() POSTs
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 25,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BCFL API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI is vendored (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Celery ---------------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 60 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60 * 60 - 30)
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = (Queue("default"), Queue("chain"), Queue("training"))
+CELERY_TASK_ROUTES = {
+    "contracts.jobs.chain_tx_*": {"queue": "chain"},
+    "contracts.jobs.chain_reconcile_pending": {"queue": "chain"},
+    "training.jobs.*": {"queue": "training"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "index-chain-events": {
+        "task": "contracts.jobs.chain_index_events",
+        "schedule": env_int("CHAIN_INDEX_INTERVAL", 3),
+    },
+    "reconcile-pending-transactions": {
+        "task": "contracts.jobs.chain_reconcile_pending",
+        "schedule": env_int("CHAIN_RECONCILE_INTERVAL", 15),
+    },
+    "record-worker-heartbeat": {"task": "bcfl_site.jobs.heartbeat", "schedule": 10},
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Chain ----------------------------------------------------------------------------------------
+CHAIN_RPC_URL = env_str("CHAIN_RPC_URL", "http://127.0.0.1:8545")
+CHAIN_ID = env_int("CHAIN_ID", 31337)
+# Platform signer: CHAIN_SIGNER_KEY (hex) or CHAIN_KEYSTORE_FILE + CHAIN_KEYSTORE_PASSWORD.
+# Without either, anvil's dev key #0 is used, and only on chain id 31337 (see contracts/signer.py).
+CHAIN_SIGNER_KEY = env_str("CHAIN_SIGNER_KEY", "")
+CHAIN_KEYSTORE_FILE = env_str("CHAIN_KEYSTORE_FILE", "")
+CHAIN_KEYSTORE_PASSWORD = env_str("CHAIN_KEYSTORE_PASSWORD", "")
+CHAIN_CONFIRMATIONS = env_int("CHAIN_CONFIRMATIONS", 0 if CHAIN_ID == 31337 else 5)
+CHAIN_RECEIPT_TIMEOUT = env_int("CHAIN_RECEIPT_TIMEOUT", 120)
+CHAIN_INDEX_MAX_BLOCKS = env_int("CHAIN_INDEX_MAX_BLOCKS", 2000)
+
+# --- Flower ---------------------------------------------------------------------------------------
+SUPERLINK_ADDRESS = env_str("SUPERLINK_ADDRESS", "127.0.0.1:9093")
+FLWR_HOME = Path(env_str("FLWR_HOME", str(VAR_DIR / "flwr")))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"web3": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}
+EMBEDDED_BROKER = False
