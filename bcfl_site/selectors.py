@@ -62,7 +62,10 @@ def worker_status() -> list[dict]:
 def chain_status() -> dict:
     from contracts import chain
 
-    return chain.chain_status()
+    status = chain.chain_status()
+    # Reachable and on the configured chain id; a node on another chain is an error, not "up".
+    status["ok"] = bool(status.get("connected")) and not status.get("error")
+    return status
 
 
 def deployments() -> list:

@@ -231,7 +231,7 @@ def contract(name: str, address: str | None = None):
 
 
 def call(name: str, function: str, args: list | tuple = (), address: str | None = None) -> Any:
-    """A read-only call; returns JSON-safe values."""
+    """A read-only call; returns what web3 decodes (use `json_safe` before storing)."""
     with translated():
         return getattr(contract(name, address).functions, function)(*args).call()
 
@@ -255,13 +255,41 @@ def build_call(contract_name: str, function: str, args: list | tuple = (), value
     w3 = get_w3()
     artifact = load_artifact(contract_name)
     if function == CONSTRUCTOR:
+        entry = next((e for e in artifact["abi"] if e.get("type") == "constructor"), {"inputs": []})
         factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        tx["data"] = factory.constructor(*args).data_in_transaction
+        tx["data"] = factory.constructor(*coerce_args(entry["inputs"], args)).data_in_transaction
         return tx
+    candidates = [
+        e for e in artifact["abi"]
+        if e.get("type") == "function" and e["name"] == function and len(e["inputs"]) == len(args)
+    ]  # fmt: skip
+    if not candidates:
+        raise ChainError(f"{contract_name} has no function {function} taking {len(args)} arguments")
     c = contract(contract_name)
     tx["to"] = c.address
-    tx["data"] = c.encode_abi(function, args=args)
+    tx["data"] = c.encode_abi(function, args=coerce_args(candidates[0]["inputs"], args))
     return tx
+
+
+def _coerce(param_type: str, components: list | None, value: Any) -> Any:
+    """JSON-stored value -> what eth_abi wants (ints from strings, bytes from 0x hex, tuples)."""
+    if param_type.endswith("]"):
+        inner = param_type[: param_type.rindex("[")]
+        return [_coerce(inner, components, v) for v in value]
+    if param_type.startswith("tuple"):
+        items = value.values() if isinstance(value, dict) else value
+        return tuple(_coerce(c["type"], c.get("components"), v) for c, v in zip(components or [], items, strict=True))
+    if param_type.startswith(("uint", "int")) and isinstance(value, str):
+        return int(value, 0)
+    if param_type.startswith("bytes") and isinstance(value, str):
+        return bytes.fromhex(value.removeprefix("0x"))
+    if param_type == "address" and isinstance(value, str):
+        return to_checksum_address(value)
+    return value
+
+
+def coerce_args(inputs: list[dict], args: list) -> list:
+    return [_coerce(p["type"], p.get("components"), a) for p, a in zip(inputs, args, strict=True)]
 
 
 def estimate_gas(tx: dict) -> int:

@@ -26,8 +26,8 @@ SETTINGS: dict = {
     "evmVersion": "cancun",
     "optimizer": {"enabled": True, "runs": 200},
     "metadata": {"bytecodeHash": "none"},
-    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
+OUTPUTS = ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]
 
 
 class CompileError(RuntimeError):
@@ -42,7 +42,9 @@ def standard_json_input() -> dict:
     sources = {p.relative_to(ROOT).as_posix(): {"content": p.read_text()} for p in source_files()}
     if not sources:
         raise CompileError(f"no .sol files under {SOLIDITY_DIR}")
-    return {"language": "Solidity", "sources": sources, "settings": SETTINGS}
+    # Artifacts only for our own sources, not for the OpenZeppelin files they import.
+    selection = {name: {"*": OUTPUTS} for name in sources}
+    return {"language": "Solidity", "sources": sources, "settings": {**SETTINGS, "outputSelection": selection}}
 
 
 def run_solc(std_input: dict) -> dict:
@@ -64,6 +66,10 @@ def run_solc(std_input: dict) -> dict:
     if errors:
         msgs = "\n".join(e.get("formattedMessage") or e.get("message", "") for e in errors)
         raise CompileError(f"Solidity compilation failed:\n{msgs}")
+    # Warnings in our own sources only (OZ's transient-storage notice is expected and not actionable here).
+    for warning in output.get("errors", []):
+        if warning.get("sourceLocation", {}).get("file", "").startswith("contracts/"):
+            print(warning.get("formattedMessage") or warning.get("message", ""), file=sys.stderr)
     return output
 
 
@@ -71,11 +77,10 @@ def build_artifacts() -> dict[str, str]:
     """Compile everything and return {artifact file name: serialized JSON text}."""
     std_input = standard_json_input()
     output = run_solc(std_input)
-    settings = {k: v for k, v in SETTINGS.items() if k != "outputSelection"}
-    compiler = {"version": output["compilerVersion"], "settings": settings}
+    compiler = {"version": output["compilerVersion"], "settings": SETTINGS}
     artifacts: dict[str, str] = {}
-    for source_name in sorted(output.get("contracts", {})):
-        for name, data in sorted(output["contracts"][source_name].items()):
+    for source_name in sorted(std_input["sources"]):
+        for name, data in sorted(output.get("contracts", {}).get(source_name, {}).items()):
             filename = f"{name}.json"
             if filename in artifacts:
                 raise CompileError(f"duplicate contract name {name!r} (in {source_name})")

@@ -56,6 +56,7 @@ class ChainTx(models.Model):
     gas_used = models.PositiveBigIntegerField(null=True, blank=True)
     effective_gas_price = models.DecimalField(max_digits=78, decimal_places=0, null=True, blank=True)
     error = models.TextField(blank=True)
+    error_name = models.CharField(max_length=128, blank=True, help_text="Decoded custom error of a revert.")
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -116,3 +117,21 @@ class ChainEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contract_name}.{self.event} @ {self.block_number}"
+
+
+class SignerLock(models.Model):
+    """One row per (chain, sender): `SELECT ... FOR UPDATE` on it serializes nonce assignment + signing.
+
+    On PostgreSQL concurrent workers block on this row; on SQLite (`transaction_mode=IMMEDIATE`) every
+    write transaction is already serialized, and the row is harmless.
+    """
+
+    chain_id = models.PositiveBigIntegerField()
+    address = models.CharField(max_length=42)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain_id", "address"], name="uniq_signerlock_chain_addr")]
+
+    def __str__(self) -> str:
+        return f"{self.address} (chain {self.chain_id})"

@@ -11,12 +11,12 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=60.0)
 
     def handle(self, *args, timeout: float, **options):
-        from contracts import chain
+        from bcfl_site.selectors import chain_status
 
         deadline = time.monotonic() + timeout
         status = {}
         while time.monotonic() < deadline:
-            status = chain.chain_status()
+            status = chain_status()
             if status.get("ok"):
                 self.stdout.write(f"chain {status['chain_id']} is up at {settings.CHAIN_RPC_URL}")
                 return

@@ -1,0 +1,74 @@
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from bcfl_site.models import WorkerHeartbeat
+
+
+@pytest.fixture
+def live_chain(settings, anvil):
+    settings.CHAIN_RPC_URL = anvil.url
+    return anvil
+
+
+@pytest.mark.django_db
+def test_home_shows_chain_contracts_and_workers(client, live_chain):
+    # given: contracts deployed on the test chain and one worker heartbeat
+    from django.core.management import call_command
+
+    call_command("deploy_contracts", "--redeploy-missing")
+    WorkerHeartbeat.objects.create(queue="chain", hostname="chain@test", seen_at=timezone.now())
+
+    # when
+    resp = client.get(reverse("home"))
+
+    # then
+    body = resp.content.decode()
+    assert resp.status_code == 200
+    assert "Connected" in body
+    for name in ("TaskRegistry", "IdentityRegistry", "ModelNFT", "StakeToken", "Marketplace"):
+        assert name in body
+    assert "running" in body  # the chain queue
+    assert "no worker" in body  # default and training queues have no heartbeat
+
+
+@pytest.mark.django_db
+def test_home_explains_unreachable_chain(client, settings):
+    settings.CHAIN_RPC_URL = "http://127.0.0.1:9"  # discard port: nothing listens
+    resp = client.get(reverse("home"))
+    assert resp.status_code == 200
+    assert "Not reachable" in resp.content.decode()
+
+
+@pytest.mark.django_db
+def test_healthz_ok_with_chain_and_broker(client, live_chain):
+    resp = client.get(reverse("healthz"))
+    data = resp.json()
+    assert data["checks"]["database"]["ok"] is True
+    assert data["checks"]["chain"]["ok"] is True
+    assert resp.status_code == (200 if data["checks"]["broker"]["ok"] else 503)
+
+
+@pytest.mark.django_db
+def test_healthz_503_when_chain_down(client, settings):
+    settings.CHAIN_RPC_URL = "http://127.0.0.1:9"
+    resp = client.get(reverse("healthz"))
+    assert resp.status_code == 503
+    assert resp.json()["status"] == "degraded"
+    assert resp.json()["checks"]["chain"]["ok"] is False
+
+
+@pytest.mark.django_db
+def test_healthz_reports_wrong_chain_id(client, settings, live_chain):
+    settings.CHAIN_ID = 1
+    resp = client.get(reverse("healthz"))
+    assert resp.status_code == 503
+    assert "expected 1" in resp.json()["checks"]["chain"]["error"]
+
+
+@pytest.mark.django_db
+def test_worker_heartbeat_job_records_queue():
+    from bcfl_site.jobs import heartbeat_record
+
+    heartbeat_record.run("training")
+    assert WorkerHeartbeat.objects.get(queue="training").seen_at is not None
