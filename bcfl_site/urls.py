@@ -8,7 +8,11 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("accounts/siwe/", include("bcfl_site.siwe.urls")),
     path("accounts/", include("allauth.urls")),
+    path("api/v1/auth/siwe/", include("bcfl_site.siwe.api_urls")),
+    path("tasks/", include("tasks.urls")),
+    path("api/v1/", include("tasks.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -29,7 +29,9 @@ class ChainTxAdmin(admin.ModelAdmin):
         ids = list(queryset.filter(status__in=["queued", "signed", "sent"]).values_list("id", flat=True))
         for tx_id in ids:
             chain_tx_send.delay(tx_id)
-        self.message_user(request, f"Enqueued {len(ids)} transaction(s) on the chain queue.", messages.SUCCESS)
+        self.message_user(
+            request, f"Enqueued {len(ids)} transaction(s) on the chain queue.", messages.SUCCESS
+        )
 
 
 @admin.register(EventCursor)

@@ -9,14 +9,17 @@ import json
 from functools import cache
 from pathlib import Path
 
-ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
+ROOT_CONTRACTS = Path(__file__).resolve().parent
+ARTIFACTS_DIR = ROOT_CONTRACTS / "artifacts"
 
 
 @cache
 def _read(name: str) -> str:
     path = ARTIFACTS_DIR / f"{name}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no artifact {name!r} in {ARTIFACTS_DIR} (run `python contracts/compile.py`)")
+        raise FileNotFoundError(
+            f"no artifact {name!r} in {ARTIFACTS_DIR} (run `python contracts/compile.py`)"
+        )
     return path.read_text()
 
 

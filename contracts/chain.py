@@ -117,7 +117,8 @@ def _error_selectors() -> dict[str, dict]:
     for name in CONTRACT_NAMES:
         try:
             abi = load_artifact(name)["abi"]
-        except Exception:  # noqa: BLE001 - a missing artifact just means fewer known errors
+        except Exception as exc:  # noqa: BLE001 - a missing artifact just means fewer known errors
+            logger.warning("no artifact for %s (%s): its custom errors will not be decoded", name, exc)
             continue
         for entry in abi:
             if entry.get("type") == "error":
@@ -128,7 +129,7 @@ def _error_selectors() -> dict[str, dict]:
 def _abi_type(param: dict) -> str:
     t = param["type"]
     if t.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + t[len("tuple"):]
+        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + t[len("tuple") :]
     return t
 
 
@@ -221,7 +222,9 @@ def deployment_address(name: str, chain_id: int | None = None) -> str:
     try:
         return Deployment.objects.get(chain_id=chain_id, name=name).address
     except Deployment.DoesNotExist as exc:
-        raise ChainError(f"{name} is not deployed on chain {chain_id}: run `manage.py deploy_contracts`") from exc
+        raise ChainError(
+            f"{name} is not deployed on chain {chain_id}: run `manage.py deploy_contracts`"
+        ) from exc
 
 
 def contract(name: str, address: str | None = None):
@@ -278,7 +281,9 @@ def _coerce(param_type: str, components: list | None, value: Any) -> Any:
         return [_coerce(inner, components, v) for v in value]
     if param_type.startswith("tuple"):
         items = value.values() if isinstance(value, dict) else value
-        return tuple(_coerce(c["type"], c.get("components"), v) for c, v in zip(components or [], items, strict=True))
+        return tuple(
+            _coerce(c["type"], c.get("components"), v) for c, v in zip(components or [], items, strict=True)
+        )
     if param_type.startswith(("uint", "int")) and isinstance(value, str):
         return int(value, 0)
     if param_type.startswith("bytes") and isinstance(value, str):
@@ -384,7 +389,13 @@ def revert_reason_of(receipt: dict) -> ChainRevert:
     w3 = get_w3()
     try:
         tx = w3.eth.get_transaction(receipt["transactionHash"])
-        call_tx = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
+        call_tx = {
+            "from": tx["from"],
+            "to": tx["to"],
+            "data": tx["input"],
+            "value": tx["value"],
+            "gas": tx["gas"],
+        }
         w3.eth.call(call_tx, block_identifier=max(int(receipt["blockNumber"]) - 1, 0))
     except Exception as exc:  # noqa: BLE001
         err = classify(exc)
@@ -408,9 +419,7 @@ def actual_chain_id() -> int:
 
 
 def _event_table(name: str) -> dict[bytes, dict]:
-    return {
-        event_abi_to_log_topic(e): e for e in load_artifact(name)["abi"] if e.get("type") == "event"
-    }
+    return {event_abi_to_log_topic(e): e for e in load_artifact(name)["abi"] if e.get("type") == "event"}
 
 
 def _decode_log(name: str, address: str, log: dict) -> dict | None:

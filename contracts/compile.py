@@ -44,7 +44,11 @@ def standard_json_input() -> dict:
         raise CompileError(f"no .sol files under {SOLIDITY_DIR}")
     # Artifacts only for our own sources, not for the OpenZeppelin files they import.
     selection = {name: {"*": OUTPUTS} for name in sources}
-    return {"language": "Solidity", "sources": sources, "settings": {**SETTINGS, "outputSelection": selection}}
+    return {
+        "language": "Solidity",
+        "sources": sources,
+        "settings": {**SETTINGS, "outputSelection": selection},
+    }
 
 
 def run_solc(std_input: dict) -> dict:
@@ -123,7 +127,9 @@ def write(artifacts: dict[str, str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the committed artifacts, write nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the committed artifacts, write nothing"
+    )
     args = parser.parse_args(argv)
     try:
         artifacts = build_artifacts()

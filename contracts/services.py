@@ -26,7 +26,17 @@ logger = logging.getLogger(__name__)
 
 FINAL = (ChainTx.Status.CONFIRMED, ChainTx.Status.FAILED)
 LIVE = (ChainTx.Status.SIGNED, ChainTx.Status.SENT)
-_TX_FIELDS = ["status", "sender", "nonce", "raw_tx", "tx_hash", "error", "error_name", "attempts", "updated_at"]
+_TX_FIELDS = [
+    "status",
+    "sender",
+    "nonce",
+    "raw_tx",
+    "tx_hash",
+    "error",
+    "error_name",
+    "attempts",
+    "updated_at",
+]
 
 
 # --- enqueue ------------------------------------------------------------------------------------
@@ -56,7 +66,13 @@ def _chain_tx_create(
 
 
 def chain_tx_enqueue(
-    *, key: str, contract_name: str, function: str, args: list | tuple = (), value_wei: int = 0, task_ref: str = ""
+    *,
+    key: str,
+    contract_name: str,
+    function: str,
+    args: list | tuple = (),
+    value_wei: int = 0,
+    task_ref: str = "",
 ) -> ChainTx:
     """Record a platform transaction under its idempotency key and send it from the `chain` worker.
 
@@ -93,9 +109,9 @@ def _next_nonce(chain_id: int, address: str) -> int:
     """
     base = chain.pending_nonce(address)
     used = set(
-        ChainTx.objects.filter(chain_id=chain_id, sender=address, status__in=LIVE, nonce__gte=base).values_list(
-            "nonce", flat=True
-        )
+        ChainTx.objects.filter(
+            chain_id=chain_id, sender=address, status__in=LIVE, nonce__gte=base
+        ).values_list("nonce", flat=True)
     )
     nonce = base
     while nonce in used:
@@ -103,12 +119,16 @@ def _next_nonce(chain_id: int, address: str) -> int:
     # Final rows holding this nonce but absent from the chain come from a reset chain (fresh anvil): release.
     for stale in ChainTx.objects.filter(chain_id=chain_id, sender=address, nonce=nonce, status__in=FINAL):
         if chain.get_receipt(stale.tx_hash) is None:
-            logger.warning("releasing nonce %s of %s: its tx %s is not on the chain", nonce, stale, stale.tx_hash)
+            logger.warning(
+                "releasing nonce %s of %s: its tx %s is not on the chain", nonce, stale, stale.tx_hash
+            )
             stale.error = (stale.error + f" [nonce {nonce} released: not on chain after a reset]").strip()
             stale.nonce = None
             stale.save(update_fields=["nonce", "error", "updated_at"])
         else:
-            raise ChainError(f"nonce {nonce} of {address} is already mined by {stale.tx_hash}; node out of sync?")
+            raise ChainError(
+                f"nonce {nonce} of {address} is already mined by {stale.tx_hash}; node out of sync?"
+            )
     return nonce
 
 
@@ -121,7 +141,9 @@ def _sign_queued(tx_id: int) -> ChainTx:
         if tx.status != ChainTx.Status.QUEUED:
             return tx
         if tx.chain_id != settings.CHAIN_ID:
-            raise ChainError(f"{tx} is for chain {tx.chain_id}, this process is configured for {settings.CHAIN_ID}")
+            raise ChainError(
+                f"{tx} is for chain {tx.chain_id}, this process is configured for {settings.CHAIN_ID}"
+            )
         SignerLock.objects.select_for_update().get(chain_id=tx.chain_id, address=signer.address)
         unsigned = chain.build_call(tx.contract_name, tx.function, tx.args, int(tx.value_wei), signer.address)
         try:
@@ -179,7 +201,9 @@ def _finalize(tx_id: int, receipt: dict) -> ChainTx:
             tx.status = ChainTx.Status.CONFIRMED
         else:
             tx.status, tx.error, tx.error_name = ChainTx.Status.FAILED, revert.reason, revert.error_name
-        tx.save(update_fields=[*_TX_FIELDS, "block_number", "gas_used", "effective_gas_price", "confirmed_at"])
+        tx.save(
+            update_fields=[*_TX_FIELDS, "block_number", "gas_used", "effective_gas_price", "confirmed_at"]
+        )
     return tx
 
 
@@ -204,7 +228,9 @@ def chain_tx_process(*, tx_id: int, receipt_timeout: float | None = None) -> Cha
     return _finalize(tx.id, receipt)
 
 
-def chain_tx_reconcile_pending(*, min_age_seconds: float = 5.0, requeue_queued_after: float | None = None) -> dict:
+def chain_tx_reconcile_pending(
+    *, min_age_seconds: float = 5.0, requeue_queued_after: float | None = None
+) -> dict:
     """Finish signed/sent rows whose worker died or whose node lost them.
 
     Receipt present -> finalize; transaction unknown to the node (e.g. restarted, mempool lost) ->
@@ -247,7 +273,10 @@ def _constructor_args(name: str, signer_address: str, addresses: dict[str, str])
         "IdentityRegistry": [signer_address],
         "TaskRegistry": [signer_address],
         "ModelNFT": [signer_address, getattr(settings, "NFT_METADATA_BASE_URI", f"{site}/api/nft/")],
-        "StakeToken": [signer_address, getattr(settings, "STAKE_METADATA_URI", f"{site}/api/stake/{{id}}.json")],
+        "StakeToken": [
+            signer_address,
+            getattr(settings, "STAKE_METADATA_URI", f"{site}/api/stake/{{id}}.json"),
+        ],
         "Marketplace": lambda: [addresses["ModelNFT"], addresses["StakeToken"]],
     }
     args = plan[name]
@@ -304,8 +333,12 @@ def deploy_contracts(*, redeploy_missing: bool = False, log=logger.info) -> dict
         Deployment.objects.update_or_create(
             chain_id=chain_id,
             name=name,
-            defaults={"address": address, "tx_hash": tx.tx_hash, "block_number": tx.block_number,
-                      "bytecode_sha256": sha},  # fmt: skip
+            defaults={
+                "address": address,
+                "tx_hash": tx.tx_hash,
+                "block_number": tx.block_number,
+                "bytecode_sha256": sha,
+            },  # fmt: skip
         )
         addresses[name] = address
         result["deployed"].append(name)

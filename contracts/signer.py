@@ -98,11 +98,16 @@ def load_signer(
 
 @functools.lru_cache(maxsize=8)
 def _cached(chain_id: int, key: str, keystore_file: str, keystore_password: str) -> Signer:
-    return load_signer(chain_id=chain_id, key=key, keystore_file=keystore_file, keystore_password=keystore_password)
+    return load_signer(
+        chain_id=chain_id, key=key, keystore_file=keystore_file, keystore_password=keystore_password
+    )
 
 
 def get_signer() -> Signer:
     """The platform signer for the current settings (cached; keystore decryption is slow on purpose)."""
     return _cached(
-        settings.CHAIN_ID, settings.CHAIN_SIGNER_KEY, settings.CHAIN_KEYSTORE_FILE, settings.CHAIN_KEYSTORE_PASSWORD
+        settings.CHAIN_ID,
+        settings.CHAIN_SIGNER_KEY,
+        settings.CHAIN_KEYSTORE_FILE,
+        settings.CHAIN_KEYSTORE_PASSWORD,
     )

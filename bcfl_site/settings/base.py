@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "bcfl_site",
+    "bcfl_site.siwe",
     "contracts",
     "tasks",
     "training",
@@ -95,6 +96,11 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+# Wallet sign-in (bcfl_site/siwe/provider.py): password login for staff only, no self sign-up.
+ACCOUNT_ADAPTER = "bcfl_site.siwe.provider.AccountAdapter"
+ACCOUNT_FORMS = {"login": "bcfl_site.siwe.forms.StaffLoginForm"}
+ACCOUNT_LOGOUT_ON_GET = False
+SIWE_NONCE_TTL_SECONDS = env_int("SIWE_NONCE_TTL_SECONDS", 600)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -146,7 +152,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 60 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60 * 60 - 30)
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = (Queue("default"), Queue("chain"), Queue("training"))
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in ("default", "chain", "training"))
+CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 CELERY_TASK_ROUTES = {
     "contracts.jobs.chain_tx_*": {"queue": "chain"},
     "contracts.jobs.chain_reconcile_pending": {"queue": "chain"},

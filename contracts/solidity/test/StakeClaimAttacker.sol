@@ -21,14 +21,23 @@ contract StakeClaimAttacker is IERC1155Receiver {
         stake = stake_;
     }
 
-    function attack(uint256 id, bool swallow_) external {
+    bool public armed;
+
+    /// @notice Arm the receive() hook: the next ETH from the stake pool triggers one re-entrant claim(id).
+    function arm(uint256 id, bool swallow_) external {
         attackId = id;
         swallow = swallow_;
+        armed = true;
+    }
+
+    function attack(uint256 id, bool swallow_) external {
+        this.arm(id, swallow_);
         stake.claim(id);
     }
 
     receive() external payable {
-        if (msg.sender != address(stake) || reentries > 0) return;
+        if (msg.sender != address(stake) || !armed) return;
+        armed = false;
         reentries++;
         if (swallow) {
             try stake.claim(attackId) {} catch {

@@ -1,0 +1,280 @@
+"""SIWE (EIP-4361) nonces, verification, users and API tokens.
+
+One verification path, :func:`siwe_message_verify`, serves both the browser session sign-in and the
+participant CLI's token endpoint. Order matters:
+
+1. the nonce named in the message text is burned first, in its own committed transaction, so a
+   failed attempt (bad signature, wrong domain, ...) can never be retried with the same nonce;
+2. the nonce must have been issued for this purpose (and, for browsers, to this session) and be
+   unexpired;
+3. the message is parsed with the ``siwe`` library, then checked explicitly: domain, URI origin,
+   scheme, chain id, expiry, not-before, issued-at, canonical form, claimed address;
+4. ``SiweMessage.verify`` checks the signature, and we recover the signer ourselves from the exact
+   text that was signed as a second, independent check.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import siwe
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_utils import is_checksum_address, is_hex_address
+from rest_framework.authtoken.models import Token
+
+from bcfl_site.siwe.models import SiweNonce
+
+STATEMENT = "Sign in to BCFL."
+MAX_MESSAGE_CHARS = 4096
+# Tolerated difference between the server clock and the clock that wrote "Issued At".
+CLOCK_SKEW = timedelta(seconds=60)
+# Used nonces are kept this long after expiry so a replay reads "already used", not "unknown".
+USED_NONCE_RETENTION = timedelta(days=1)
+
+_NONCE_LINE = re.compile(r"^Nonce: ([A-Za-z0-9]+)$", re.MULTILINE)
+_SIGNATURE = re.compile(r"^0x[0-9a-fA-F]{130}$")
+
+
+def nonce_ttl() -> timedelta:
+    return timedelta(seconds=getattr(settings, "SIWE_NONCE_TTL_SECONDS", 600))
+
+
+class SiweError(Exception):
+    """A rejected sign-in. ``message`` is safe to show to the user; ``code`` is for clients/tests."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SiweChallenge:
+    """Everything a client needs to build the EIP-4361 message for one nonce."""
+
+    nonce: str
+    domain: str
+    uri: str
+    chain_id: int
+    issued_at: str
+    expiration_time: str
+    statement: str = STATEMENT
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def siwe_nonce_issue(*, purpose: str, domain: str, uri: str, session_key: str = "") -> SiweChallenge:
+    """Store a fresh single-use nonce and return the challenge to sign.
+
+    ``session_key`` is required for ``Purpose.SESSION`` (browser) nonces and must be empty for
+    ``Purpose.TOKEN`` (CLI) nonces, which are bound to nothing but still single-use and expiring.
+    """
+    if purpose == SiweNonce.Purpose.SESSION and not session_key:
+        raise ValueError("A browser sign-in nonce must be bound to a session.")
+    if purpose == SiweNonce.Purpose.TOKEN and session_key:
+        raise ValueError("An API-token nonce is not bound to a session.")
+    now = timezone.now()
+    SiweNonce.objects.filter(expires_at__lt=now - USED_NONCE_RETENTION).delete()
+    row = SiweNonce(
+        nonce=secrets.token_hex(16),
+        purpose=purpose,
+        session_key=session_key,
+        created_at=now,
+        expires_at=now + nonce_ttl(),
+    )
+    row.full_clean()
+    row.save()
+    return SiweChallenge(
+        nonce=row.nonce,
+        domain=domain,
+        uri=uri,
+        chain_id=settings.CHAIN_ID,
+        issued_at=_iso(now),
+        expiration_time=_iso(row.expires_at),
+    )
+
+
+@transaction.atomic(durable=True)
+def siwe_nonce_consume(*, nonce: str) -> SiweNonce:
+    """Burn ``nonce`` (a conditional UPDATE, so two racing requests cannot both win) and return it.
+
+    Durable: the burn must be committed even if the caller's verification then fails.
+    Raises SiweError for an unknown or already used nonce; expiry and binding are the caller's checks.
+    """
+    burned = SiweNonce.objects.filter(nonce=nonce, used_at__isnull=True).update(used_at=timezone.now())
+    if burned == 0:
+        if SiweNonce.objects.filter(nonce=nonce).exists():
+            raise SiweError(
+                "nonce_used", "This sign-in nonce has already been used. Request a new one and sign again."
+            )
+        raise SiweError("nonce_unknown", "Unknown sign-in nonce. Request a new one and sign again.")
+    return SiweNonce.objects.get(nonce=nonce)
+
+
+def _check_nonce_binding(*, row: SiweNonce, purpose: str, session_key: str, now: datetime) -> None:
+    if row.purpose != purpose:
+        if purpose == SiweNonce.Purpose.TOKEN:
+            raise SiweError(
+                "nonce_purpose", "This nonce was issued for browser sign-in, not for an API token."
+            )
+        raise SiweError("nonce_purpose", "This nonce was issued for an API token, not for browser sign-in.")
+    if purpose == SiweNonce.Purpose.SESSION and (not session_key or row.session_key != session_key):
+        raise SiweError(
+            "nonce_session", "This sign-in nonce was not issued to this browser session. Please try again."
+        )
+    if row.expires_at <= now:
+        raise SiweError("nonce_expired", "This sign-in nonce has expired. Request a new one and sign again.")
+
+
+def _parse(message: str) -> siwe.SiweMessage:
+    lines = message.split("\n")
+    if len(lines) > 1 and is_hex_address(lines[1]) and not is_checksum_address(lines[1]):
+        raise SiweError(
+            "address_checksum", "The address in the message must be in EIP-55 checksum (mixed-case) form."
+        )
+    try:
+        parsed = siwe.SiweMessage.from_message(message=message, abnf=True)
+    except ValueError:  # the parser's and pydantic's errors are all ValueErrors
+        raise SiweError(
+            "malformed", "Malformed sign-in message: it is not a valid EIP-4361 message."
+        ) from None
+    if parsed.prepare_message() != message:
+        # siwe verifies the signature over its own re-serialisation; insist that equals what was sent.
+        raise SiweError("malformed", "Malformed sign-in message: it is not in canonical EIP-4361 form.")
+    return parsed
+
+
+def _dt(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise SiweError("malformed", "Malformed sign-in message: timestamps need a time zone (e.g. Z).")
+    return parsed
+
+
+def _check_fields(*, parsed: siwe.SiweMessage, nonce: str, domain: str, uri: str, now: datetime) -> None:
+    expected = urlsplit(uri)
+    if parsed.domain != domain:
+        raise SiweError("domain", f"The message was signed for domain '{parsed.domain}', not '{domain}'.")
+    if parsed.scheme is not None and parsed.scheme != expected.scheme:
+        raise SiweError(
+            "scheme", f"The message was signed for scheme '{parsed.scheme}', not '{expected.scheme}'."
+        )
+    got = urlsplit(parsed.uri)
+    if (got.scheme, got.netloc) != (expected.scheme, expected.netloc):
+        raise SiweError("uri", f"The message was signed for URI '{parsed.uri}', not '{uri}'.")
+    if parsed.chain_id != settings.CHAIN_ID:
+        raise SiweError(
+            "chain_id",
+            f"The message is for chain id {parsed.chain_id}, but BCFL runs on chain id {settings.CHAIN_ID}.",
+        )
+    if parsed.nonce != nonce:  # the nonce we burned must be the one the parser sees
+        raise SiweError("nonce_unknown", "Unknown sign-in nonce. Request a new one and sign again.")
+    if parsed.expiration_time is None:
+        raise SiweError("malformed", "Malformed sign-in message: it must have an Expiration Time.")
+    if _dt(parsed.expiration_time) <= now:
+        raise SiweError("expired", "The sign-in message has expired. Please sign in again.")
+    if parsed.not_before is not None and _dt(parsed.not_before) > now:
+        raise SiweError(
+            "not_yet_valid", "The sign-in message is not valid yet (its Not Before is in the future)."
+        )
+    if _dt(parsed.issued_at) > now + CLOCK_SKEW:
+        raise SiweError(
+            "not_yet_valid", "The sign-in message is not valid yet (it was issued in the future)."
+        )
+
+
+def _check_signature(
+    *, parsed: siwe.SiweMessage, message: str, signature: str, domain: str, now: datetime
+) -> None:
+    wrong_signer = SiweError("signature", f"The signature was not made by {parsed.address}.")
+    if not _SIGNATURE.match(signature):
+        raise SiweError(
+            "signature_malformed", "The signature must be a 65-byte hex string (0x + 130 hex digits)."
+        )
+    try:
+        # No provider: EIP-1271 contract wallets are not accepted, only externally owned accounts.
+        parsed.verify(signature, domain=domain, nonce=parsed.nonce, timestamp=now)
+    except siwe.InvalidSignature:
+        raise wrong_signer from None
+    except siwe.ExpiredMessage:
+        raise SiweError("expired", "The sign-in message has expired. Please sign in again.") from None
+    except siwe.NotYetValidMessage:
+        raise SiweError("not_yet_valid", "The sign-in message is not valid yet.") from None
+    except siwe.VerificationError:
+        raise SiweError("malformed", "The sign-in message failed verification.") from None
+    try:
+        signer = Account.recover_message(encode_defunct(text=message), signature=signature)
+    except Exception:  # any recovery failure means a bad signature
+        raise wrong_signer from None
+    if signer != parsed.address:
+        raise wrong_signer
+
+
+def siwe_message_verify(
+    *,
+    message: str,
+    signature: str,
+    domain: str,
+    uri: str,
+    purpose: str,
+    session_key: str = "",
+    claimed_address: str | None = None,
+) -> str:
+    """Verify a signed EIP-4361 message and return the checksummed signer address.
+
+    ``domain`` is the request host (with port), ``uri`` the site origin the challenge named.
+    Burns the message's nonce whatever the outcome. Raises SiweError with a user-facing message.
+    """
+    if not isinstance(message, str) or not message or len(message) > MAX_MESSAGE_CHARS:
+        raise SiweError("malformed", "Malformed sign-in message: it is empty or too long.")
+    if not isinstance(signature, str):
+        raise SiweError(
+            "signature_malformed", "The signature must be a 65-byte hex string (0x + 130 hex digits)."
+        )
+    # The Nonce field follows the statement, so a statement that mimics "Nonce: ..." cannot win.
+    found = _NONCE_LINE.findall(message)
+    if not found:
+        raise SiweError("malformed", "Malformed sign-in message: it has no Nonce line.")
+    row = siwe_nonce_consume(nonce=found[-1])
+    now = timezone.now()
+    _check_nonce_binding(row=row, purpose=purpose, session_key=session_key, now=now)
+    parsed = _parse(message)
+    _check_fields(parsed=parsed, nonce=row.nonce, domain=domain, uri=uri, now=now)
+    if claimed_address is not None and claimed_address != parsed.address:
+        raise SiweError(
+            "address_mismatch",
+            f"The address {claimed_address} does not match the address in the signed message ({parsed.address}).",
+        )
+    _check_signature(parsed=parsed, message=message, signature=signature, domain=domain, now=now)
+    return parsed.address
+
+
+def user_get_or_create_for_address(*, address: str) -> AbstractBaseUser:
+    """The user whose username is the checksummed ``address``; created (unusable password) on first sign-in."""
+    if not is_checksum_address(address):
+        raise ValueError(f"{address!r} is not an EIP-55 checksummed address.")
+    user_model = get_user_model()
+    user, _created = user_model.objects.get_or_create(
+        **{user_model.USERNAME_FIELD: address},
+        defaults={"password": make_password(None)},  # None -> unusable password
+    )
+    return user
+
+
+def siwe_token_issue(*, user: AbstractBaseUser) -> Token:
+    """The user's DRF API token (one per user; reused if it exists)."""
+    token, _created = Token.objects.get_or_create(user=user)
+    return token
