@@ -169,6 +169,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("CHAIN_RECONCILE_INTERVAL", 15),
     },
     "record-worker-heartbeat": {"task": "bcfl_site.jobs.heartbeat", "schedule": 10},
+    "tasks-sync-chain-events": {"task": "tasks.jobs.task_sync_chain_events", "schedule": 10},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
