@@ -41,7 +41,7 @@ def free_port() -> int:
 
 def rpc(url: str, method: str, params: list | None = None, timeout: float = 5.0):
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
     with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local URL only
         payload = json.loads(resp.read())
     if "error" in payload:
