@@ -1,0 +1,75 @@
+import tomllib
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from training import superlink as sl
+
+
+def test_certs_are_created_once_with_localhost_sans(tmp_path):
+    # when
+    paths = sl.ensure_certs(tmp_path / "certs")
+    first = paths["server_cert"].read_bytes()
+    again = sl.ensure_certs(tmp_path / "certs")
+    # then
+    assert again["server_cert"].read_bytes() == first
+    cert = x509.load_pem_x509_certificate(first)
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
+    ca = x509.load_pem_x509_certificate(paths["ca_cert"].read_bytes())
+    cert.verify_directly_issued_by(ca)
+    assert oct(paths["ca_key"].stat().st_mode & 0o777) == "0o600"
+
+
+def test_node_key_is_p384_openssh(tmp_path):
+    private, public = sl.generate_node_key(tmp_path / "node")
+    key = serialization.load_ssh_private_key(private.read_bytes(), password=None)
+    assert key.curve.name == "secp384r1"
+    assert public.read_text().startswith("ecdsa-sha2-nistp384 ")
+
+
+def test_connection_config_keeps_other_connections(tmp_path):
+    # given
+    (tmp_path / "config.toml").write_text(
+        '[superlink]\ndefault = "x"\n[superlink.x]\naddress = "a:1"\ninsecure = true\n'
+    )
+    # when
+    sl.write_connection(tmp_path, "127.0.0.1:9093", tmp_path / "ca.crt")
+    # then
+    conf = tomllib.loads((tmp_path / "config.toml").read_text())
+    assert conf["superlink"]["default"] == "bcfl"
+    assert conf["superlink"]["bcfl"] == {
+        "address": "127.0.0.1:9093",
+        "root-certificates": str(tmp_path / "ca.crt"),
+    }
+    assert conf["superlink"]["x"]["insecure"] is True
+
+
+def test_superlink_command_line(tmp_path):
+    link = sl.SuperLink(var_dir=tmp_path, address="127.0.0.1:9999")
+    cmd = link.command()
+    assert "--enable-supernode-auth" in cmd and "--disable-runtime-dependency-installation" in cmd
+    assert cmd[cmd.index("--database") + 1] == str(tmp_path / "flwr" / "superlink.db")
+    assert cmd[cmd.index("--port") + 1] == "9999" and "--insecure" not in cmd
+    assert link.flwr_home == tmp_path / "flwr" and sl.DEFAULT_ADDRESS == "127.0.0.1:9093"
+
+
+@pytest.mark.parametrize(
+    ("config", "text"),
+    [
+        ({"partition-id": 0, "num-partitions": 3}, "partition-id=0 num-partitions=3"),
+        (
+            {"lr": 0.05, "records-path": "/tmp/a b.jsonl", "flag": True},
+            'lr=0.05 records-path="/tmp/a b.jsonl" flag=true',
+        ),
+    ],
+)
+def test_format_config(config, text):
+    assert sl.format_config(config) == text
+
+
+def test_last_json_skips_noise():
+    assert sl._last_json('noise\n{"success": true, "run-id": 5}') == {"success": True, "run-id": 5}
+    assert sl._last_json("") is None

@@ -1,0 +1,537 @@
+"""The platform's Flower SuperLink: certificates, process, connection config, and flwr CLI calls.
+
+Importable without Django. Layout under ``var_dir`` (default ``<repo>/var``)::
+
+    <var>/flwr/certs/{ca.crt,ca.key,server.pem,server.key}   platform CA + server certificate
+    <var>/flwr/superlink.db                                  SuperLink state (nodes, runs)
+    <var>/flwr/superlink.log                                 SuperLink output
+
+and ``$FLWR_HOME/config.toml`` (default ``<var>/flwr``) with the connection ``bcfl``. The
+SuperLink and every SuperNode started here run with the repository on PYTHONPATH, because the
+Flower app imports ``training.zoo`` and ``training.datasets`` and runtime dependency
+installation is off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+APP_DIR = REPO_DIR / "training" / "flower_app"
+DEFAULT_ADDRESS = "127.0.0.1:9093"
+CONNECTION = "bcfl"
+BIN_DIR = Path(sys.executable).parent
+
+
+class FlowerError(RuntimeError):
+    """A flwr command or process failed; the message carries its output."""
+
+
+def _bin(name: str) -> str:
+    path = BIN_DIR / name
+    return str(path) if path.exists() else name
+
+
+def _env(flwr_home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["FLWR_HOME"] = str(flwr_home)
+    parts = [str(REPO_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
+    # flower-superlink/-supernode spawn flower-superexec and flwr-serverapp/-clientapp by name.
+    env["PATH"] = os.pathsep.join([str(BIN_DIR), env.get("PATH", "")])
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    # Rich tables and colours must not wrap or pollute JSON output.
+    env["COLUMNS"] = "250"
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise FlowerError(f"process exited with code {proc.returncode} before listening on {host}:{port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise FlowerError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+
+
+# --- certificates and keys ----------------------------------------------------------------------
+
+
+def ensure_certs(
+    certs_dir: str | Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
+) -> dict[str, Path]:
+    """Create the platform CA and a server certificate (SANs ``hosts``) once; reuse afterwards."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    certs_dir = Path(certs_dir)
+    paths = {
+        "ca_cert": certs_dir / "ca.crt",
+        "ca_key": certs_dir / "ca.key",
+        "server_cert": certs_dir / "server.pem",
+        "server_key": certs_dir / "server.key",
+    }
+    if all(p.exists() for p in paths.values()):
+        return paths
+    certs_dir.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+
+    def write_key(key, path: Path) -> None:
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+
+    ca_key = ec.generate_private_key(ec.SECP384R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "BCFL platform CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA384())
+    )
+    server_key = ec.generate_private_key(ec.SECP384R1())
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "BCFL SuperLink")]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=825))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA384())
+    )
+    write_key(ca_key, paths["ca_key"])
+    write_key(server_key, paths["server_key"])
+    paths["ca_cert"].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    paths["server_cert"].write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    return paths
+
+
+def generate_node_key(path: str | Path) -> tuple[Path, Path]:
+    """ECDSA P-384 key pair in OpenSSH format: ``path`` (private, 0600) and ``path.pub``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP384R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private)
+    pub = path.with_name(path.name + ".pub")
+    pub.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        + b"\n"
+    )
+    return path, pub
+
+
+# --- connection config --------------------------------------------------------------------------
+
+
+def write_connection(
+    flwr_home: str | Path, address: str, ca_cert: str | Path, name: str = CONNECTION
+) -> Path:
+    """Set ``[superlink.<name>]`` in ``$FLWR_HOME/config.toml`` and make it the default; keeps others."""
+    import tomli_w
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python < 3.11
+        import tomli as tomllib
+
+    flwr_home = Path(flwr_home)
+    flwr_home.mkdir(parents=True, exist_ok=True)
+    path = flwr_home / "config.toml"
+    data: dict[str, Any] = {}
+    if path.exists():
+        data = tomllib.loads(path.read_text())
+    superlink = data.setdefault("superlink", {})
+    superlink["default"] = name
+    superlink[name] = {"address": address, "root-certificates": str(Path(ca_cert).resolve())}
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+# --- the SuperLink process ----------------------------------------------------------------------
+
+
+@dataclass
+class SuperLink:
+    """One platform SuperLink with TLS and SuperNode authentication.
+
+    ``start()`` creates certificates and the connection config on first use, launches
+    ``flower-superlink`` and waits for its port. Use as a context manager or call ``stop()``.
+    """
+
+    var_dir: Path = field(default_factory=lambda: REPO_DIR / "var")
+    address: str = DEFAULT_ADDRESS
+    flwr_home: Path | None = None
+    connection: str = CONNECTION
+    proc: subprocess.Popen | None = None
+
+    def __post_init__(self) -> None:
+        self.var_dir = Path(self.var_dir)
+        self.flwr_home = Path(self.flwr_home) if self.flwr_home else self.var_dir / "flwr"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.var_dir / "flwr"
+
+    @property
+    def certs(self) -> dict[str, Path]:
+        return ensure_certs(self.state_dir / "certs")
+
+    @property
+    def host(self) -> str:
+        return self.address.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+    @property
+    def env(self) -> dict[str, str]:
+        return _env(self.flwr_home)
+
+    def command(self) -> list[str]:
+        certs = self.certs
+        return [
+            _bin("flower-superlink"),
+            "--ssl-ca-certfile",
+            str(certs["ca_cert"]),
+            "--ssl-certfile",
+            str(certs["server_cert"]),
+            "--ssl-keyfile",
+            str(certs["server_key"]),
+            "--enable-supernode-auth",
+            "--disable-runtime-dependency-installation",
+            "--database",
+            str(self.state_dir / "superlink.db"),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
+
+    def start(self, timeout: float = 60.0, log_path: str | Path | None = None) -> SuperLink:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        write_connection(self.flwr_home, self.address, self.certs["ca_cert"], self.connection)
+        log_path = Path(log_path) if log_path else self.state_dir / "superlink.log"
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(),
+                env=self.env,
+                cwd=self.state_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its flower-superexec children share its process group
+            )
+        try:
+            wait_for_port(self.host, self.port, timeout, self.proc)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait(self) -> int:
+        assert self.proc is not None
+        return self.proc.wait()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc is None:
+            return
+        _terminate_group(self.proc, timeout)
+        self.proc = None
+
+    def __enter__(self) -> SuperLink:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- flwr CLI ---------------------------------------------------------------------------
+
+    def flwr(self, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [_bin("flwr"), *args]
+        res = subprocess.run(
+            cmd, env=self.env, capture_output=True, text=True, timeout=timeout, cwd=self.flwr_home
+        )
+        if check and res.returncode != 0:
+            raise FlowerError(
+                f"{shlex.join(cmd[1:])} exited {res.returncode}: {res.stdout.strip()} {res.stderr.strip()}".strip()
+            )
+        return res
+
+    def flwr_json(self, *args: str, timeout: float = 120.0) -> dict[str, Any]:
+        res = self.flwr(*args, "--format", "json", timeout=timeout, check=False)
+        data = _last_json(res.stdout)
+        if res.returncode != 0 or data is None or data.get("success") is False:
+            detail = (data or {}).get("error-message") or res.stderr.strip() or res.stdout.strip()
+            raise FlowerError(f"flwr {' '.join(args[:2])} failed (exit {res.returncode}): {detail}")
+        return data
+
+    def register_node(self, public_key: str | Path | bytes, name: str) -> int:
+        """Register a SuperNode public key (OpenSSH path or text); returns the node id."""
+        if isinstance(public_key, bytes):
+            public_key = public_key.decode()
+        if isinstance(public_key, str) and public_key.lstrip().startswith("ecdsa-"):
+            with tempfile.NamedTemporaryFile("w", suffix=".pub", delete=False) as f:
+                f.write(public_key.strip() + "\n")
+            try:
+                return self.register_node(Path(f.name), name)
+            finally:
+                os.unlink(f.name)
+        data = self.flwr_json(
+            "supernode", "register", str(Path(public_key).resolve()), self.connection, "--name", name
+        )
+        return int(data["node-id"])
+
+    def unregister_node(self, node_id: int) -> None:
+        self.flwr_json("supernode", "unregister", str(int(node_id)), self.connection)
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return list(self.flwr_json("supernode", "ls", self.connection).get("nodes", []))
+
+    def start_run(self, app_dir: str | Path = APP_DIR, run_config: Mapping[str, Any] | None = None) -> int:
+        args = ["run", str(Path(app_dir).resolve()), self.connection]
+        if run_config:
+            args += ["--run-config", format_config(run_config)]
+        return int(self.flwr_json(*args, timeout=300)["run-id"])
+
+    def run_info(self, run_id: int) -> dict[str, Any]:
+        runs = self.flwr_json("ls", self.connection, "--run-id", str(int(run_id))).get("runs", [])
+        if not runs:
+            raise FlowerError(f"run {run_id} not found")
+        return runs[0]
+
+    def run_status(self, run_id: int) -> str:
+        """``pending``, ``starting``, ``running`` or ``finished:<completed|failed|stopped>``."""
+        return str(self.run_info(run_id)["status"])
+
+    def wait_run(self, run_id: int, timeout: float = 600.0, poll: float = 2.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.run_status(run_id)
+            if status.startswith("finished"):
+                return status
+            time.sleep(poll)
+        raise FlowerError(f"run {run_id} not finished after {timeout:.0f}s")
+
+    def stop_run(self, run_id: int) -> None:
+        self.flwr_json("stop", str(int(run_id)), self.connection)
+
+    def run_logs(self, run_id: int, timeout: float = 60.0) -> str:
+        return self.flwr(
+            "log", str(int(run_id)), self.connection, "--show", timeout=timeout, check=False
+        ).stdout
+
+    # --- SuperNodes -------------------------------------------------------------------------
+
+    def start_supernode(
+        self,
+        port: int,
+        node_key_path: str | Path,
+        node_config: Mapping[str, Any],
+        isolation: str = "subprocess",
+        log_path: str | Path | None = None,
+    ) -> subprocess.Popen:
+        return start_supernode(
+            port,
+            node_key_path,
+            node_config,
+            isolation=isolation,
+            superlink=self.address,
+            root_certificates=self.certs["ca_cert"],
+            flwr_home=self.flwr_home,
+            log_path=log_path,
+        )
+
+
+def start_supernode(
+    port: int,
+    node_key_path: str | Path,
+    node_config: Mapping[str, Any],
+    isolation: str = "subprocess",
+    *,
+    superlink: str = DEFAULT_ADDRESS,
+    root_certificates: str | Path,
+    flwr_home: str | Path | None = None,
+    log_path: str | Path | None = None,
+) -> subprocess.Popen:
+    """Launch ``flower-supernode`` (Runtime API on 127.0.0.1:``port``), authenticated by its key.
+
+    The caller owns the process: stop it with ``stop_process``.
+    """
+    cmd = [
+        _bin("flower-supernode"),
+        "--root-certificates",
+        str(root_certificates),
+        "--superlink",
+        superlink,
+        "--port",
+        str(int(port)),
+        "--auth-supernode-private-key",
+        str(node_key_path),
+        "--isolation",
+        isolation,
+        "--node-config",
+        format_config(node_config),
+    ]
+    home = Path(flwr_home) if flwr_home else Path(tempfile.mkdtemp(prefix="flwr-node-"))
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
+    try:
+        return subprocess.Popen(
+            cmd, env=_env(home), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    finally:
+        if log_path:
+            out.close()
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    _terminate_group(proc, timeout)
+
+
+def _terminate_group(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM the process group started with ``start_new_session``; SIGKILL what is left."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    # Children (flower-superexec, flwr-serverapp/clientapp) may outlive the leader.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if proc.poll() is None:
+        proc.wait(timeout=5)
+
+
+def format_config(config: Mapping[str, Any]) -> str:
+    """``{"a": 1, "b": "x y"}`` → ``a=1 b="x y"`` for ``--run-config`` / ``--node-config``."""
+    parts = []
+    for key, value in config.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int | float):
+            text = repr(value)
+        else:
+            text = json.dumps(str(value))
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+def _last_json(text: str) -> dict[str, Any] | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        start = text.rfind("\n{")
+        start = 0 if start < 0 else start + 1
+        while start >= 0:
+            try:
+                return json.loads(text[start:])
+            except json.JSONDecodeError:
+                start = text.rfind("{", 0, start)
+        return None
+
+
+def run_forever(
+    var_dir: str | Path, address: str = DEFAULT_ADDRESS, flwr_home: str | Path | None = None
+) -> int:
+    """Start the SuperLink and block until SIGTERM/SIGINT, then stop it. Returns its exit code."""
+    link = SuperLink(var_dir=Path(var_dir), address=address, flwr_home=Path(flwr_home) if flwr_home else None)
+    stopping = False
+
+    def _handle(signum, frame):
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, _handle) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        link.start()
+        print(
+            f"SuperLink listening on {address} (FLWR_HOME={link.flwr_home}, connection '{link.connection}')",
+            flush=True,
+        )
+        return link.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        link.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
