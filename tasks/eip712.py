@@ -11,6 +11,13 @@ Join (signed by the participant's wallet, verified by the platform):
     nodePublicKeyHash keccak256(utf-8 of the node public key, surrounding whitespace stripped)
     dataSummaryHash   keccak256(canonical JSON of the data summary: sorted keys, no spaces, UTF-8)
 
+Update (signed by the participant's wallet for every model update it returns in a round):
+
+    domain  = {name: "BCFL", version: "1", chainId, verifyingContract: <TaskRegistry address>}
+    Update(uint256 taskId, uint32 round, bytes32 updateHash)
+
+    updateHash        sha256 of the update's arrays (training.zoo.weights_hash), as 32 bytes
+
 UniquenessCredential (signed by a trusted issuer, presented by the wallet's owner):
 
     domain  = {name: "BCFL", version: "1", chainId}
@@ -42,6 +49,11 @@ JOIN_TYPE = [
     {"name": "participant", "type": "address"},
     {"name": "nodePublicKeyHash", "type": "bytes32"},
     {"name": "dataSummaryHash", "type": "bytes32"},
+]
+UPDATE_TYPE = [
+    {"name": "taskId", "type": "uint256"},
+    {"name": "round", "type": "uint32"},
+    {"name": "updateHash", "type": "bytes32"},
 ]
 CREDENTIAL_TYPE = [
     {"name": "subject", "type": "address"},
@@ -103,6 +115,23 @@ def join_typed_data(
             "nodePublicKeyHash": node_public_key_hash(node_public_key),
             "dataSummaryHash": data_summary_hash(data_summary),
         },
+    }
+
+
+def update_typed_data(
+    *, chain_id: int, verifying_contract: str, task_id: int, round: int, update_hash: str
+) -> dict:
+    """The full EIP-712 message a participant signs over one round's update (`update_hash`: 0x + 64 hex)."""
+    update_hash = update_hash.lower()
+    if not update_hash.startswith("0x"):
+        update_hash = "0x" + update_hash
+    if len(update_hash) != 66:
+        raise ValueError("update_hash must be 32 bytes as hex")
+    return {
+        "types": {"EIP712Domain": EIP712_DOMAIN, "Update": UPDATE_TYPE},
+        "primaryType": "Update",
+        "domain": join_domain(chain_id=chain_id, verifying_contract=verifying_contract),
+        "message": {"taskId": int(task_id), "round": int(round), "updateHash": update_hash},
     }
 
 

@@ -29,3 +29,21 @@ def test_bad_signature_raises():
     )
     with pytest.raises(eip712.SignatureError):
         eip712.recover_signer(msg, "0x1234")
+
+
+def test_update_signature_round_trip_and_tamper():
+    from eth_account import Account
+
+    from tasks.eip712 import recover_signer, sign_typed_data, update_typed_data
+
+    acct = Account.create()
+    registry = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+    msg = update_typed_data(
+        chain_id=31337, verifying_contract=registry, task_id=1, round=2, update_hash="ab" * 32
+    )
+    sig = sign_typed_data(msg, acct.key)
+    assert recover_signer(msg, sig) == acct.address
+    other = update_typed_data(
+        chain_id=31337, verifying_contract=registry, task_id=1, round=3, update_hash="ab" * 32
+    )
+    assert recover_signer(other, sig) != acct.address
