@@ -5,8 +5,8 @@ A fake EIP-1193 ``window.ethereum`` forwards requests to Python, which signs wit
 
 from __future__ import annotations
 
-import importlib
-import os.util
+import importlib.util
+import os
 from pathlib import Path
 
 import pytest
