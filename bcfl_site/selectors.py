@@ -42,6 +42,17 @@ def broker_status() -> dict:
         return {"ok": False, "kind": parsed.scheme, "error": str(exc)}
 
 
+def superlink_status() -> dict:
+    """Is the Flower SuperLink accepting connections at SUPERLINK_ADDRESS (TLS gRPC/HTTP port)?"""
+    address = settings.SUPERLINK_ADDRESS
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=0.5):
+            return {"ok": True, "address": address}
+    except (OSError, ValueError) as exc:
+        return {"ok": False, "address": address, "error": str(exc)}
+
+
 def worker_status() -> list[dict]:
     seen = {hb.queue: hb for hb in WorkerHeartbeat.objects.filter(queue__in=QUEUES)}
     now = timezone.now()

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/auth/siwe/", include("bcfl_site.siwe.api_urls")),
     path("tasks/", include("tasks.urls")),
     path("api/v1/", include("tasks.api_urls")),
+    path("api/v1/", include("training.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -13,6 +13,7 @@ def home(request):
         "deployments": selectors.deployments(),
         "workers": selectors.worker_status(),
         "broker": selectors.broker_status(),
+        "superlink": selectors.superlink_status(),
     }
     return render(request, "home.html", context)
 
@@ -20,11 +21,13 @@ def home(request):
 @never_cache
 @require_GET
 def healthz(request):
-    """Liveness/readiness: database, broker and chain must answer; workers are reported, not required."""
+    """Readiness: database, broker and chain must answer; SuperLink and workers are reported, not required
+    (the site keeps serving pages and the ledger keeps working while training infrastructure restarts)."""
     checks = {
         "database": selectors.database_status(),
         "broker": selectors.broker_status(),
         "chain": selectors.chain_status(),
+        "superlink": selectors.superlink_status(),
         "workers": selectors.worker_status(),
     }
     ok = all(checks[name]["ok"] for name in ("database", "broker", "chain"))

@@ -72,3 +72,19 @@ def test_worker_heartbeat_job_records_queue():
 
     heartbeat_record.run("training")
     assert WorkerHeartbeat.objects.get(queue="training").seen_at is not None
+
+
+@pytest.mark.django_db
+def test_healthz_reports_superlink(client, settings, live_chain):
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        settings.SUPERLINK_ADDRESS = f"127.0.0.1:{listener.getsockname()[1]}"
+        up = client.get(reverse("healthz")).json()["checks"]["superlink"]
+    settings.SUPERLINK_ADDRESS = "127.0.0.1:9"
+    down = client.get(reverse("healthz")).json()["checks"]["superlink"]
+    assert up["ok"] is True
+    assert down["ok"] is False
+    assert "Not running" in client.get(reverse("home")).content.decode()

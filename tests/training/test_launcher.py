@@ -1,0 +1,248 @@
+"""Fork-safety helpers of the warm ClientApp launcher (training/client/launcher.py)."""
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from training.client import launcher as L
+
+
+def _fork_and_report(target):
+    """Run ``target()`` in a forked child (via the launcher's fork_child); return (exit code, JSON it wrote)."""
+    r, w = os.pipe()
+
+    def body():
+        os.close(r)
+        result = target()
+        os.write(w, json.dumps(result).encode())
+        os.close(w)
+
+    pid = L.fork_child(body)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), (json.loads(data) if data else None)
+
+
+def test_children_reseeded_differently_not_copies_of_the_parent():
+    # given: a parent whose RNG state every child would otherwise inherit
+    np.random.seed(123)
+    parent_next = float(np.random.random())
+    np.random.seed(123)
+
+    def draw():
+        L.prepare_child()
+        import random
+
+        import torch
+
+        return [float(np.random.random()), random.random(), float(torch.rand(1).item())]
+
+    # when
+    (c1, a), (c2, b) = _fork_and_report(draw), _fork_and_report(draw)
+
+    # then
+    assert c1 == c2 == 0
+    assert a != b
+    assert a[0] != parent_next and b[0] != parent_next
+
+
+def test_reseed_with_given_entropy_is_deterministic():
+    import torch
+
+    L.reseed(b"x" * 24)
+    first = (float(np.random.random()), float(torch.rand(1).item()))
+    L.reseed(b"x" * 24)
+    assert (float(np.random.random()), float(torch.rand(1).item())) == first
+
+
+def test_child_releases_inherited_sockets_without_breaking_the_parents_connection():
+    # given: a connection the parent keeps using (like the launcher's HTTP keep-alive socket)
+    ours, peer = socket.socketpair()
+
+    def child():
+        neutralized = L.inherited_socket_fds()
+        L.neutralize_fds(neutralized)
+        os.write(ours.fileno(), b"from-child")  # goes to /dev/null now, not to the peer
+        ours.close()  # a stale object closing "its" fd must not shut the connection down
+        return {"neutralized": neutralized, "left": L.inherited_socket_fds()}
+
+    # when
+    code, result = _fork_and_report(child)
+
+    # then: the child saw and dropped the socket, the parent's connection still works both ways
+    assert code == 0
+    assert ours.fileno() in result["neutralized"] and result["left"] == []
+    ours.sendall(b"ping")
+    assert peer.recv(16) == b"ping"
+    peer.sendall(b"pong")
+    ours.settimeout(2)
+    assert ours.recv(16) == b"pong"
+    ours.close()
+    peer.close()
+
+
+def test_detach_log_files_keeps_child_out_of_the_launchers_log(tmp_path):
+    # given: the launcher logs to a file
+    path = tmp_path / "launcher.log"
+    lg = logging.getLogger("test.launcher.detach")
+    handler = logging.FileHandler(path)
+    lg.addHandler(handler)
+    lg.setLevel(logging.INFO)
+    lg.info("parent line")
+    handler.flush()
+
+    def child():
+        detached = L.detach_log_files()
+        lg.info("child line")
+        return {"detached": detached, "handlers": len(lg.handlers)}
+
+    try:
+        code, result = _fork_and_report(child)
+        lg.info("parent again")
+        handler.flush()
+    finally:
+        lg.removeHandler(handler)
+        handler.close()
+
+    assert code == 0
+    assert str(path) in result["detached"] and result["handlers"] == 0
+    assert path.read_text().splitlines() == ["parent line", "parent again"]
+
+
+def test_child_forgets_flwr_exit_handlers_and_signal_handlers():
+    from flwr.supercore.exit import exit_handler
+
+    called = []
+
+    def launcher_cleanup():
+        called.append(True)
+
+    exit_handler.add_exit_handler(launcher_cleanup)
+    old = signal.signal(signal.SIGUSR1, lambda *a: None)
+    try:
+
+        def child():
+            L.prepare_child()
+            exit_handler.trigger_exit_handlers(run_before_force_exit=False)
+            return {
+                "handlers": len(exit_handler.registered_exit_handlers),
+                "called": bool(called),
+                "usr1_default": signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL,
+            }
+
+        code, result = _fork_and_report(child)
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+        exit_handler.registered_exit_handlers[:] = [
+            h for h in exit_handler.registered_exit_handlers if h.exit_handler is not launcher_cleanup
+        ]
+    assert code == 0
+    assert result == {"handlers": 0, "called": False, "usr1_default": True}
+
+
+@pytest.mark.parametrize(("raised", "expected"), [(SystemExit(0), 0), (SystemExit(3), 3), (SystemExit("x"), 1)])
+def test_fork_child_maps_flwr_exit_to_the_exit_code_and_never_returns(raised, expected):
+    def body():
+        raise raised
+
+    pid = L.fork_child(body)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == expected
+
+
+def test_fork_child_exception_exits_1():
+    def body():
+        raise RuntimeError("boom")
+
+    pid = L.fork_child(body)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 1
+
+
+def test_reap_children_collects_exit_codes():
+    pid = L.fork_child(lambda: 5)
+    os.waitpid(pid, os.WNOHANG)  # may or may not be done yet
+    reaped = []
+    for _ in range(50):
+        reaped += L.reap_children()
+        if any(p == pid for p, _ in reaped):
+            break
+        import time
+
+        time.sleep(0.05)
+    assert (pid, 5) in reaped or not L.pid_exists(pid)
+
+
+def test_preload_refuses_the_apps_own_code():
+    assert L.check_preload(["torch", " numpy ", ""]) == ["torch", "numpy"]
+    for name in ("training.flower_app", "training.flower_app.client_app", "task", "client_app"):
+        with pytest.raises(ValueError, match="app code"):
+            L.check_preload([name])
+    assert not any(m.startswith("training.flower_app") for m in L.DEFAULT_PRELOAD)
+
+
+def test_cli_accepts_flower_superexec_flags_and_aliases():
+    a = L.parse_args(["--runtime-api-address", "127.0.0.1:9094", "--insecure", "--parent-pid", "7"])
+    assert (a.runtime_api_address, a.insecure, a.parent_pid, a.runtime_dependency_install) == (
+        "127.0.0.1:9094",
+        True,
+        7,
+        False,
+    )
+    assert L.parse_args(["--supernode-appio", "h:1"]).runtime_api_address == "h:1"
+    assert L.parse_args(["--appio-api-address", "h:2"]).runtime_api_address == "h:2"
+    assert L.parse_args(["--supernode-appio", "h:1", "--no-restart-per-run"]).restart_per_run is False
+
+
+def test_stats_file_round_trip(tmp_path):
+    s = L.Stats(tmp_path / "s.jsonl")
+    s.write("fork", child=1, task_id=2, run_id=3)
+    s.write("exit", child=1, task_id=2, code=0)
+    events = L.read_stats(tmp_path / "s.jsonl")
+    assert [e["event"] for e in events] == ["fork", "exit"]
+    assert events[0]["run_id"] == 3
+
+
+def test_client_package_is_import_light():
+    code = (
+        "import sys, training.client, training.client.launcher, training.client.supernode\n"
+        "heavy = [m for m in ('torch', 'flwr', 'django', 'numpy') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_supernode_commands_for_both_isolation_modes(tmp_path):
+    from training.client import supernode as sn
+
+    warm = sn.supernode_command(
+        superlink="127.0.0.1:9093",
+        runtime_port=9100,
+        isolation="warm",
+        root_certificates=tmp_path / "ca.crt",
+        auth_private_key=tmp_path / "node",
+        node_config={"partition-id": 0, "wallet": "0xabc"},
+    )
+    assert warm[warm.index("--isolation") + 1] == "process"
+    assert warm[warm.index("--port") + 1] == "9100"
+    assert "--insecure" not in warm
+    stock = sn.supernode_command(superlink="127.0.0.1:9093", runtime_port=9100, isolation="subprocess")
+    assert stock[stock.index("--isolation") + 1] == "subprocess" and "--insecure" in stock
+    with pytest.raises(ValueError):
+        sn.supernode_command(superlink="x:1", runtime_port=1, isolation="thread")
+    cmd = sn.launcher_command(9100, 4242, stats_path=tmp_path / "s.jsonl")
+    assert cmd[1:3] == ["-m", "training.client.launcher"]
+    assert cmd[cmd.index("--runtime-api-address") + 1] == "127.0.0.1:9100"
+    assert cmd[cmd.index("--parent-pid") + 1] == "4242" and "--insecure" in cmd

@@ -1,0 +1,356 @@
+"""Start a participant's Flower SuperNode, stock or with the warm ClientApp launcher.
+
+Isolation modes:
+
+``"subprocess"``  stock Flower: ``flower-supernode --isolation subprocess`` spawns
+                  ``flower-superexec``, which starts one ``flwr-clientapp`` interpreter per
+                  message (≈ 5 CPU-s each for importing torch and flwr).
+``"warm"``        ``flower-supernode --isolation process`` plus our launcher
+                  (``python -m training.client.launcher --runtime-api-address 127.0.0.1:PORT
+                  --insecure --parent-pid <supernode pid>``) in place of ``flower-superexec``:
+                  torch and flwr are imported once, each ClientApp task is a ``fork()`` calling
+                  flwr's own ``run_clientapp``.
+
+Importable without Django (and without torch/flwr). ``start_supernodes`` launches N nodes
+for a benchmark; every handle has ``stop()``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_DIR = Path(__file__).resolve().parent.parent.parent
+BIN_DIR = Path(sys.executable).parent
+ISOLATION_MODES = ("warm", "subprocess")
+
+
+def _bin(name: str) -> str:
+    path = BIN_DIR / name
+    return str(path) if path.exists() else name
+
+
+def node_env(flwr_home: str | Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for a SuperNode and its launcher: FLWR_HOME, repo on PYTHONPATH, venv on PATH."""
+    env = dict(os.environ)
+    env["FLWR_HOME"] = str(flwr_home)
+    parts = [str(REPO_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
+    env["PATH"] = os.pathsep.join([str(BIN_DIR), env.get("PATH", "")])
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env["COLUMNS"] = "250"
+    env["NO_COLOR"] = "1"
+    for key, value in (extra or {}).items():
+        if key == "PYTHONPATH":  # prepend, keep the repository importable
+            env[key] = os.pathsep.join(dict.fromkeys([*value.split(os.pathsep), *env[key].split(os.pathsep)]))
+        else:
+            env[key] = value
+    return env
+
+
+def format_config(config: Mapping[str, Any]) -> str:
+    from training.superlink import format_config as _fmt
+
+    return _fmt(config)
+
+
+def free_port() -> int:
+    from training.superlink import free_port as _free
+
+    return _free()
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    from training.superlink import wait_for_port as _wait
+
+    _wait(host, port, timeout, proc)
+
+
+def terminate_group(proc: subprocess.Popen | None, timeout: float = 20.0) -> None:
+    """SIGTERM the process group of ``proc`` (started with ``start_new_session``), then SIGKILL what is left."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if proc.poll() is None:
+        proc.wait(timeout=5)
+
+
+@dataclass
+class SuperNodeHandle:
+    """A running SuperNode (and, in ``warm`` mode, its launcher). Call ``stop()``."""
+
+    isolation: str
+    runtime_port: int
+    supernode: subprocess.Popen
+    launcher: subprocess.Popen | None = None
+    launcher_cmd: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    launcher_log_path: Path | None = None
+    stats_path: Path | None = None
+
+    @property
+    def runtime_api_address(self) -> str:
+        return f"127.0.0.1:{self.runtime_port}"
+
+    def alive(self) -> bool:
+        if self.supernode.poll() is not None:
+            return False
+        return self.launcher is None or self.launcher.poll() is None
+
+    def start_launcher(self) -> None:
+        if not self.launcher_cmd:
+            return
+        out = open(self.launcher_log_path, "ab") if self.launcher_log_path else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.launcher = subprocess.Popen(
+                self.launcher_cmd,
+                env=self.env,
+                cwd=str(REPO_DIR),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its forked ClientApp children share this group
+            )
+        finally:
+            if self.launcher_log_path:
+                out.close()
+
+    def restart_launcher(self, timeout: float = 20.0) -> None:
+        """Replace the launcher process (the launcher also restarts itself when a new run begins)."""
+        terminate_group(self.launcher, timeout)
+        self.start_launcher()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        try:
+            terminate_group(self.launcher, timeout)
+        finally:
+            self.launcher = None
+            terminate_group(self.supernode, timeout)
+
+    def __enter__(self) -> SuperNodeHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def supernode_command(
+    *,
+    superlink: str,
+    runtime_port: int,
+    isolation: str,
+    root_certificates: str | Path | None = None,
+    auth_private_key: str | Path | None = None,
+    node_config: Mapping[str, Any] | None = None,
+    max_retries: int | None = None,
+) -> list[str]:
+    if isolation not in ISOLATION_MODES:
+        raise ValueError(f"isolation must be one of {ISOLATION_MODES}, not {isolation!r}")
+    cmd = [_bin("flower-supernode")]
+    cmd += ["--root-certificates", str(root_certificates)] if root_certificates else ["--insecure"]
+    cmd += [
+        "--superlink",
+        superlink,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(int(runtime_port)),
+        "--isolation",
+        "process" if isolation == "warm" else "subprocess",
+    ]
+    if auth_private_key:
+        cmd += ["--auth-supernode-private-key", str(auth_private_key)]
+    if node_config:
+        cmd += ["--node-config", format_config(node_config)]
+    if max_retries is not None:
+        cmd += ["--max-retries", str(int(max_retries))]
+    return cmd
+
+
+def launcher_command(
+    runtime_port: int,
+    parent_pid: int,
+    *,
+    stats_path: str | Path | None = None,
+    preload: Sequence[str] = (),
+    python: str | None = None,
+) -> list[str]:
+    """The warm launcher's command line: the flags ``flower-supernode`` would give ``flower-superexec``."""
+    cmd = [
+        python or sys.executable,
+        "-m",
+        "training.client.launcher",
+        "--runtime-api-address",
+        f"127.0.0.1:{int(runtime_port)}",
+        "--insecure",  # the Runtime API is plain HTTP on loopback, as in stock subprocess mode
+        "--parent-pid",
+        str(int(parent_pid)),
+    ]
+    for module in preload:
+        cmd += ["--preload", module]
+    if stats_path:
+        cmd += ["--stats-file", str(stats_path)]
+    return cmd
+
+
+def start_supernode(
+    *,
+    superlink: str,
+    isolation: str = "warm",
+    runtime_port: int | None = None,
+    root_certificates: str | Path | None = None,
+    auth_private_key: str | Path | None = None,
+    node_config: Mapping[str, Any] | None = None,
+    flwr_home: str | Path | None = None,
+    log_path: str | Path | None = None,
+    launcher_log_path: str | Path | None = None,
+    stats_path: str | Path | None = None,
+    preload: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
+    max_retries: int | None = None,
+    timeout: float = 60.0,
+) -> SuperNodeHandle:
+    """Start one participant SuperNode.
+
+    ``root_certificates`` (the platform CA) enables TLS to the SuperLink; without it the node
+    connects with ``--insecure``. ``auth_private_key`` is the node's OpenSSH ECDSA key whose
+    public half is registered on the SuperLink. In ``warm`` mode the SuperNode's Runtime API
+    port is waited for, then the launcher is started with ``--parent-pid`` = the SuperNode.
+    """
+    port = int(runtime_port) if runtime_port else free_port()
+    home = Path(flwr_home) if flwr_home else Path(tempfile.mkdtemp(prefix="flwr-node-"))
+    home.mkdir(parents=True, exist_ok=True)
+    env = node_env(home, extra_env)
+    cmd = supernode_command(
+        superlink=superlink,
+        runtime_port=port,
+        isolation=isolation,
+        root_certificates=root_certificates,
+        auth_private_key=auth_private_key,
+        node_config=node_config,
+        max_retries=max_retries,
+    )
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=str(home),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # stock flower-superexec and its ClientApps share this group
+        )
+    finally:
+        if log_path:
+            out.close()
+    handle = SuperNodeHandle(
+        isolation=isolation,
+        runtime_port=port,
+        supernode=proc,
+        env=env,
+        log_path=Path(log_path) if log_path else None,
+        launcher_log_path=Path(launcher_log_path or log_path) if (launcher_log_path or log_path) else None,
+        stats_path=Path(stats_path) if stats_path else None,
+    )
+    try:
+        if isolation == "warm":
+            wait_for_port("127.0.0.1", port, timeout, proc)
+            handle.launcher_cmd = launcher_command(port, proc.pid, stats_path=stats_path, preload=preload)
+            handle.start_launcher()
+    except BaseException:
+        handle.stop()
+        raise
+    return handle
+
+
+def start_supernodes(
+    n: int,
+    *,
+    superlink: str,
+    isolation: str = "warm",
+    node_config: Callable[[int], Mapping[str, Any]] | Sequence[Mapping[str, Any]] | None = None,
+    auth_private_keys: Sequence[str | Path] | None = None,
+    root_certificates: str | Path | None = None,
+    workdir: str | Path | None = None,
+    flwr_home: str | Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    preload: Sequence[str] = (),
+) -> list[SuperNodeHandle]:
+    """Start ``n`` SuperNodes with the same isolation mode (for benchmarks and tests).
+
+    ``node_config`` defaults to ``partition-id=i num-partitions=n dataset="digits"``. Logs and
+    launcher stats go to ``workdir`` (``node{i}.log``, ``node{i}.stats.jsonl``). On error the
+    nodes already started are stopped.
+    """
+    workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bcfl-nodes-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    handles: list[SuperNodeHandle] = []
+    try:
+        for i in range(n):
+            if node_config is None:
+                cfg: Mapping[str, Any] = {"partition-id": i, "num-partitions": n, "dataset": "digits"}
+            elif callable(node_config):
+                cfg = node_config(i)
+            else:
+                cfg = node_config[i]
+            handles.append(
+                start_supernode(
+                    superlink=superlink,
+                    isolation=isolation,
+                    root_certificates=root_certificates,
+                    auth_private_key=auth_private_keys[i] if auth_private_keys else None,
+                    node_config=cfg,
+                    flwr_home=flwr_home or workdir / f"node{i}-home",
+                    log_path=workdir / f"node{i}.log",
+                    stats_path=workdir / f"node{i}.stats.jsonl" if isolation == "warm" else None,
+                    extra_env=extra_env,
+                    preload=preload,
+                )
+            )
+    except BaseException:
+        stop_all(handles)
+        raise
+    return handles
+
+
+def stop_all(handles: Iterable[SuperNodeHandle], timeout: float = 20.0) -> None:
+    """Stop every handle; the first error is re-raised after all were tried."""
+    first: BaseException | None = None
+    for handle in list(handles):
+        try:
+            handle.stop(timeout)
+        except BaseException as err:  # noqa: BLE001
+            first = first or err
+    if first is not None:
+        raise first
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
