@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Count
+from django.shortcuts import render
 from django.utils import timezone
 
 from tasks import services
@@ -193,8 +195,25 @@ class BanAdmin(admin.ModelAdmin):
                                   expires_at=obj.expires_at, by=request.user)  # fmt: skip
         obj.pk = ban.pk
 
-    @admin.action(description="Lift the selected bans (also on chain)")
+    @admin.action(description="Lift the selected bans (also on chain)…")
     def lift(self, request, queryset):
-        for ban in queryset:
-            services.ban_lift(ban=ban, reason=f"Lifted by admin {request.user.username}", by=request.user)
-        self.message_user(request, f"{queryset.count()} ban(s) lifted.")
+        """Asks for the reason first (it is hashed and sent with `IdentityRegistry.lift`)."""
+        active = [ban for ban in queryset if ban.lifted_at is None]
+        reason = (request.POST.get("lift_reason") or "").strip()
+        if "apply" in request.POST:
+            if len(reason) < 5:
+                self.message_user(request, "Give a reason of at least 5 characters.", level=messages.ERROR)
+            else:
+                for ban in active:
+                    services.ban_lift(ban=ban, reason=reason, by=request.user)
+                self.message_user(request, f"{len(active)} ban(s) lifted; the lift is being sent on chain.")
+                return None
+        return render(request, "admin/tasks/ban/lift.html", {
+            **self.admin_site.each_context(request),
+            "title": "Lift bans",
+            "bans": active,
+            "queryset": queryset,
+            "reason": reason,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        })  # fmt: skip

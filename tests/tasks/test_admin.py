@@ -53,6 +53,22 @@ def test_admin_ban_and_lift_actions(admin_client):
     )
     ban = Ban.objects.get()
     assert ban.is_active() and ban.ban_tx is not None
-    admin_client.post(reverse("admin:tasks_ban_changelist"), {"action": "lift", "_selected_action": [ban.pk]})
+    changelist = reverse("admin:tasks_ban_changelist")
+    # the action first asks for a reason
+    page = admin_client.post(changelist, {"action": "lift", "_selected_action": [ban.pk]})
+    assert page.status_code == 200 and b"lift_reason" in page.content
+    ban.refresh_from_db()
+    assert ban.lifted_at is None
+    # a too-short reason lifts nothing
+    admin_client.post(changelist, {"action": "lift", "_selected_action": [ban.pk], "apply": "1", "lift_reason": "x"})
+    ban.refresh_from_db()
+    assert ban.lifted_at is None
+    # with a reason, the ban is lifted and the lift goes through the ledger
+    admin_client.post(
+        changelist,
+        {"action": "lift", "_selected_action": [ban.pk], "apply": "1", "lift_reason": "Appeal upheld: data was fine"},
+    )
     ban.refresh_from_db()
     assert ban.lifted_at is not None
+    assert ban.lift_reason == "Appeal upheld: data was fine"
+    assert ban.lift_tx is not None
