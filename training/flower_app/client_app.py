@@ -3,15 +3,34 @@
 Node config (``flower-supernode --node-config``): ``data-path`` (the participant's own
 .npz/.csv) or ``partition-id`` + ``num-partitions`` (+ optional ``dataset``) for a bundled
 dataset. Hyper-parameters come from the run config (see ``task.DEFAULTS``).
+
+Signed updates: when the run config has a non-zero ``chain-id`` (platform runs), every training reply
+carries a ConfigRecord ``bcfl`` = {``wallet``, ``update-hash`` ("0x" + ``zoo.weights_hash`` of the
+reply's arrays in ArrayRecord order), ``signature`` (EIP-712 ``Update(taskId, round, updateHash)``,
+domain chainId = ``chain-id``, verifyingContract = ``registry-address``, taskId = ``chain-task-id``,
+round = the message's ``server-round``)}. The wallet key is read from node config ``key-path``
+(plain hex 0600 or keystore JSON with the password in ``$BCFL_KEY_PASSWORD`` or the variable
+named by node config ``key-password-env``); it never leaves this machine.
+
+Other node config: ``progress-path`` (append one JSON line per trained round, for the CLI's
+progress bar); ``attack`` + ``attack-<option>`` (simulated malicious participants only, see
+``training.attacks``).
 """
 
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+import json
+import math
+import time
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 if __package__:  # imported from the repository as training.flower_app.client_app
     from . import task
 else:  # loaded by Flower from the unpacked app bundle, where task.py sits next to this file
     import task  # type: ignore[no-redef]
+
+from training import attacks, zoo
 
 app = ClientApp()
 
@@ -25,29 +44,86 @@ def _model_from(msg: Message, context: Context):
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    rc = context.run_config
+    rc, nc = context.run_config, context.node_config
     server_round = int(msg.content["config"].get("server-round", 0)) if "config" in msg.content else 0
-    seed = task.cfg(rc, "seed") + 1000 * server_round + int(context.node_config.get("partition-id", 0))
+    seed = task.cfg(rc, "seed") + 1000 * server_round + int(nc.get("partition-id", 0))
     task.seed_everything(seed)
+    attack = attacks.from_node_config(nc)
     model = _model_from(msg, context)
-    x, y, _, _ = task.client_data(context.node_config, rc)
-    loss = task.train(
-        model,
-        x,
-        y,
-        epochs=task.cfg(rc, "local-epochs"),
-        batch_size=task.cfg(rc, "batch-size"),
-        lr=task.cfg(rc, "lr"),
-        momentum=task.cfg(rc, "momentum"),
-        seed=seed,
-    )
+    x, y, _, _ = task.client_data(nc, rc)
+    n_examples = len(y)
+    global_arrays = zoo.get_arrays(model) if attack is not None else None
+    if attack is not None:
+        rng = np.random.default_rng(seed)
+        x, y = attack.poison_data(x, y, _num_classes(model, rc), rng)
+    if attack is not None and attack.skips_training:
+        loss, _ = task.evaluate(model, x, y)  # report a plausible loss without training
+    else:
+        loss = task.train(
+            model,
+            x,
+            y,
+            epochs=task.cfg(rc, "local-epochs"),
+            batch_size=task.cfg(rc, "batch-size"),
+            lr=task.cfg(rc, "lr"),
+            momentum=task.cfg(rc, "momentum"),
+            seed=seed,
+        )
+    if attack is not None:
+        zoo.set_arrays(model, attack.poison_update(zoo.get_arrays(model), global_arrays, rng))
+    arrays = ArrayRecord(model.state_dict())
     content = RecordDict(
         {
-            "arrays": ArrayRecord(model.state_dict()),
-            "metrics": MetricRecord({"train-loss": loss, "num-examples": len(y)}),
+            "arrays": arrays,
+            "metrics": MetricRecord({"train-loss": _finite(loss), "num-examples": n_examples}),
         }
     )
+    # The app's defaults carry chain-id = 0: only platform runs (a real chain id) sign their updates.
+    if int(rc.get("chain-id", 0) or 0):
+        content["bcfl"] = sign_reply(arrays, rc, nc, server_round)
+    _record_progress(nc, server_round, loss, n_examples)
     return Message(content=content, reply_to=msg)
+
+
+def sign_reply(arrays: ArrayRecord, run_config, node_config, server_round: int) -> ConfigRecord:
+    """The ``bcfl`` ConfigRecord: wallet, update hash of ``arrays`` and its EIP-712 Update signature."""
+    from training.client import wallet as wallet_mod
+
+    key_path = str(node_config.get("key-path", "") or "")
+    if not key_path:
+        raise ValueError("this run needs signed updates but the node config has no key-path")
+    password_env = str(node_config.get("key-password-env", "") or wallet_mod.PASSWORD_ENV)
+    wallet = wallet_mod.load_wallet(key_path, password_env=password_env)
+    update_hash = "0x" + zoo.weights_hash(arrays.to_numpy_ndarrays())
+    signature = wallet_mod.sign_update(
+        wallet,
+        chain_id=int(run_config["chain-id"]),
+        registry=str(run_config["registry-address"]),
+        task_id=int(run_config["chain-task-id"]),
+        round=server_round,
+        update_hash=update_hash,
+    )
+    return ConfigRecord({"wallet": wallet.address, "update-hash": update_hash, "signature": signature})
+
+
+def _num_classes(model, run_config) -> int:
+    return task.model_spec(run_config).num_classes
+
+
+def _finite(value: float) -> float:
+    return float(value) if math.isfinite(value) else 0.0
+
+
+def _record_progress(node_config, server_round: int, loss: float, n: int) -> None:
+    path = str(node_config.get("progress-path", "") or "")
+    if not path:
+        return
+    line = {"round": server_round, "train-loss": _finite(loss), "num-examples": n, "time": time.time()}
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+    except OSError:
+        pass  # progress is cosmetic
 
 
 @app.evaluate()
