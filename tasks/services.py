@@ -569,6 +569,9 @@ def ban_create(*, identity: Identity, task: Task | None, reason: str, evidence: 
             task_ref=str(task.pk) if task else "",
         )
         ban.save(update_fields=["ban_tx"])
+        from training.services import node_unregister_request
+
+        node_unregister_request(identity=identity)  # the person's SuperNodes lose access (job, after commit)
     return ban
 
 
@@ -741,6 +744,11 @@ def participation_join(*, task: Task, user, participant: str, node_public_key: s
         )  # fmt: skip
         participation.full_clean()
         participation.save()
+        from training.services import node_registration_request
+
+        # Registers the node key with the SuperLink after commit (a `training` job), then checks whether
+        # the task has enough registered participants to start.
+        node_registration_request(participation=participation)
     return participation
 
 

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from contracts.chain import ChainError
@@ -73,7 +74,33 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "my_participation": my_participation,
         "can_cancel": task.status in services.CANCELLABLE and task.chain_task_id is not None,
     }
+    from training import selectors as training_selectors
+
+    rounds = training_selectors.task_rounds(task=task)
+    context["training"] = {
+        "rounds": rounds,
+        "done": len(rounds),
+        "chart": mark_safe(training_selectors.metrics_chart_svg(rounds)),  # noqa: S308 - built from numbers
+        "participants": training_selectors.participant_states(task=task),
+        "can_start": task.status == Task.Status.RECRUITING and task.chain_task_id is not None,
+    }
     return render(request, "tasks/detail.html", context)
+
+
+@login_required
+@require_POST
+def task_training_start(request: HttpRequest, pk: int) -> HttpResponse:
+    """The creator starts training before the task filled up (needs min participants with registered nodes)."""
+    from training.services import TrainingError, training_run_start
+
+    task = _creator_task(request, pk)
+    try:
+        training_run_start(task=task, by=request.user)
+    except TrainingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Training started: the platform is launching the Flower run.")
+    return redirect("tasks:detail", pk=pk)
 
 
 @login_required

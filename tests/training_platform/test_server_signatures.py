@@ -1,0 +1,119 @@
+"""ServerApp screening of signed updates, with real eth_account signatures (no Django)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+from flwr.app import ArrayRecord, ConfigRecord, Metadata, MetricRecord, RecordDict
+from flwr.app.message import make_message
+from flwr.app.message_type import MessageType
+
+from tasks import eip712
+from training import zoo
+from training.flower_app import server_app as sa
+
+REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+ALICE = Account.from_key(keccak(text="alice"))
+BOB = Account.from_key(keccak(text="bob"))
+MALLORY = Account.from_key(keccak(text="mallory"))
+CTX = sa.SigningContext(participants={1: ALICE.address, 2: BOB.address}, chain_id=31337,
+                        registry_address=REGISTRY, chain_task_id=7)  # fmt: skip
+
+
+@pytest.fixture
+def global_record():
+    return ArrayRecord(zoo.build_model("mlp", (64,), 10, hidden=8, seed=0).state_dict())
+
+
+def reply(global_record, node_id, *, signer=None, bcfl="auto", tamper=False, round_=3):
+    arrays = [a + node_id for a in global_record.to_numpy_ndarrays()]
+    record = ArrayRecord(
+        dict(zip(global_record.keys(), [ArrayRecord([a])["0"] for a in arrays], strict=True))
+    )
+    sha = zoo.weights_hash(arrays)
+    content = RecordDict({"arrays": record, "metrics": MetricRecord({"num-examples": 10, "train-loss": 0.1})})
+    if bcfl == "auto":
+        signed_hash = keccak(text="other").hex() if tamper else sha
+        msg = eip712.update_typed_data(chain_id=31337, verifying_contract=REGISTRY, task_id=7, round=round_,
+                                       update_hash="0x" + signed_hash)  # fmt: skip
+        content["bcfl"] = ConfigRecord({"wallet": signer.address, "update-hash": "0x" + signed_hash,
+                                        "signature": eip712.sign_typed_data(msg, signer.key.hex())})  # fmt: skip
+    meta = Metadata(run_id=1, message_id=f"m{node_id}", src_node_id=node_id, dst_node_id=0,
+                    reply_to_message_id="i", group_id="3", created_at=time.time(), ttl=3600,
+                    message_type=MessageType.TRAIN)  # fmt: skip
+    return make_message(metadata=meta, content=content)
+
+
+def screen(global_record, replies, round_=3):
+    strategy = sa.ValidatingFedAvg(signing=CTX, min_available_nodes=1)
+    strategy._global = global_record
+    return strategy.screen(replies, round_)
+
+
+def test_good_signature_is_accepted_with_wallet_and_signature(global_record):
+    kept, accepted, rejected = screen(global_record, [reply(global_record, 1, signer=ALICE)])
+    assert len(kept) == 1 and not rejected
+    assert accepted[0].wallet == ALICE.address and accepted[0].signature.startswith("0x")
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda g: reply(g, 1, bcfl=None), "missing signature"),
+        (lambda g: reply(g, 1, signer=MALLORY), "bad signature"),
+        (lambda g: reply(g, 1, signer=BOB), "bad signature"),  # another participant's key
+        (lambda g: reply(g, 1, signer=ALICE, tamper=True), "update hash mismatch"),
+        (lambda g: reply(g, 1, signer=ALICE, round_=2), "bad signature"),  # replayed from another round
+        (lambda g: reply(g, 9, signer=ALICE), "unknown node"),
+    ],
+)
+def test_bad_updates_are_rejected_with_reason(global_record, make, reason):
+    kept, accepted, rejected = screen(
+        global_record, [make(global_record), reply(global_record, 2, signer=BOB)]
+    )
+    assert [u.node_id for u in accepted] == [2]
+    assert rejected[0].reason.startswith(reason), rejected[0].reason
+
+
+def test_rejected_update_does_not_count_in_the_average(global_record, tmp_path):
+    strategy = sa.ValidatingFedAvg(signing=CTX, min_available_nodes=1, hook=sa.JsonlRoundHook(tmp_path / "r.jsonl"),
+                                   checkpoint_dir=tmp_path / "ck", round_offset=2)  # fmt: skip
+    strategy._global = global_record
+    arrays, _ = strategy.aggregate_train(
+        1, [reply(global_record, 1, signer=ALICE), reply(global_record, 2, signer=MALLORY)]
+    )
+    base = global_record.to_numpy_ndarrays()
+    np.testing.assert_allclose(arrays.to_numpy_ndarrays()[0], base[0] + 1, rtol=1e-6)
+    line = json.loads((tmp_path / "r.jsonl").read_text())
+    assert line["round"] == 3  # resumed run: Flower round 1 is task round 3
+    assert line["checkpoint"].endswith("round-0003.safetensors") and len(line["checkpoint_sha256"]) == 64
+    by = {u["node_id"]: u for u in line["updates"]}
+    assert by[1]["score"] == 1.0 and by[2]["score"] == 0.0 and by[2]["reason"].startswith("bad signature")
+
+
+def test_participants_parse_and_unknown_rule_is_refused(tmp_path):
+    assert sa.parse_participants(f"1:{ALICE.address.lower()},2:{BOB.address}") == {
+        1: ALICE.address,
+        2: BOB.address,
+    }
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"5": ALICE.address}))
+    ctx = sa.signing_context_from_config({"participants-path": str(path), "chain-task-id": 4})
+    assert ctx.participants == {5: ALICE.address} and ctx.chain_task_id == 4
+    assert sa.signing_context_from_config({}) is None
+    with pytest.raises(ValueError, match="not implemented yet"):
+        sa.ValidatingFedAvg(aggregation_rule="multikrum")
+
+
+def test_checkpoint_round_trip_checks_weights_hash(tmp_path, global_record):
+    keys, arrays = list(global_record.keys()), global_record.to_numpy_ndarrays()
+    sa.save_safetensors(tmp_path / "c.safetensors", keys, arrays)
+    loaded = sa.load_checkpoint(tmp_path / "c.safetensors", keys, zoo.weights_hash(arrays))
+    assert zoo.weights_hash(loaded) == zoo.weights_hash(arrays)
+    with pytest.raises(ValueError, match="weights hash"):
+        sa.load_checkpoint(tmp_path / "c.safetensors", keys, "0" * 64)

@@ -1,0 +1,260 @@
+"""Job logic against a fake SuperLink: registration, start, launch, ingest, commit, resume, finalize."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from contracts import merkle
+from contracts.models import ChainTx
+from tasks.models import Task
+from tests.training_platform.conftest import REGISTRY, TaskFactory, account, participate, write_round
+from training import services
+from training.models import NodeRegistration, Round, Run, Update
+
+pytestmark = pytest.mark.django_db
+S = Task.Status
+
+
+@pytest.fixture(autouse=True)
+def enqueued(monkeypatch, fake_deployment):
+    calls = []
+    monkeypatch.setattr(services, "_enqueue", lambda name, *args, countdown=None: calls.append((name, *args)))
+    monkeypatch.setattr("contracts.services.transaction.on_commit", lambda fn: None)  # no chain worker here
+    return calls
+
+
+def training_task(var_dir, n=3, rounds=3, min_participants=3):
+    task = TaskFactory(
+        rounds=rounds, min_participants=min_participants, max_participants=5, status=S.RECRUITING
+    )
+    parts = [participate(task, account(i), registered_node=10 + i) for i in range(n)]
+    return task, parts
+
+
+def started(task, link):
+    for node_id, part in services.task_node_map(task=task).items():  # their SuperNodes are online
+        link.nodes.setdefault(node_id, {"key": part.node_public_key, "name": part.wallet, "status": "online"})
+    run = services.training_run_start(task=task)
+    return services.training_run_launch(run_id=run.pk, link=link, follow=False)
+
+
+def test_join_registers_node_then_starts_training(var_dir, link, enqueued):
+    # given: a task needing 1 participant, joined with an OpenSSH key
+    task = TaskFactory(min_participants=1, status=S.RECRUITING)
+    p = participate(task, account(1))
+    # when: the join's service asks for registration, and the job runs twice (redelivery)
+    reg = services.node_registration_request(participation=p)
+    assert enqueued[-1] == ("node_register", reg.pk)
+    services.node_register(registration_id=reg.pk, link=link)
+    services.node_register(registration_id=reg.pk, link=link)
+    # then: one node on the SuperLink, named by the wallet; the task moved to training with one run
+    reg.refresh_from_db()
+    assert reg.status == NodeRegistration.Status.REGISTERED and reg.node_id == "101"
+    assert [n["name"] for n in link.nodes.values()] == [p.wallet]
+    task.refresh_from_db()
+    assert task.status == S.TRAINING and Run.objects.filter(task=task).count() == 1
+    assert ("training_run_launch", Run.objects.get(task=task).pk) in enqueued
+
+
+def test_pem_key_is_converted_and_lost_db_write_finds_existing_node(var_dir, link):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    task = TaskFactory(min_participants=2, status=S.RECRUITING)
+    p = participate(task, account(2))
+    pem = (
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    reg = services.node_registration_request(participation=p)
+    NodeRegistration.objects.filter(pk=reg.pk).update(public_key=pem)
+    # when: the SuperLink already has the key (the first delivery died before saving the node id)
+    first = link.register_node(services.openssh_public_key(pem), name=p.wallet)
+    services.node_register(registration_id=reg.pk, link=link)
+    # then
+    reg.refresh_from_db()
+    assert reg.node_id == str(first) and reg.status == "registered"
+    assert Task.objects.get(pk=task.pk).status == S.RECRUITING  # 1 of 2 participants
+
+
+def test_garbage_key_fails_with_reason_and_never_reads_a_path(var_dir, link):
+    task = TaskFactory(status=S.RECRUITING)
+    p = participate(task, account(3))
+    reg = services.node_registration_request(participation=p)
+    NodeRegistration.objects.filter(pk=reg.pk).update(public_key="/etc/passwd")
+    services.node_register(registration_id=reg.pk, link=link)
+    reg.refresh_from_db()
+    assert reg.status == "failed" and "not a valid" in reg.error and not link.nodes
+
+
+def test_ban_unregisters_the_persons_nodes(var_dir, link, enqueued):
+    from tasks.services import ban_create
+
+    task, parts = training_task(var_dir, n=1, min_participants=2)
+    for nid in (10,):
+        link.nodes[nid] = {"key": "k", "name": parts[0].wallet, "status": "online"}
+    ban = ban_create(identity=parts[0].identity, task=task, reason="poisoning", evidence={}, expires_at=None)
+    assert ("node_unregister_identity", ban.identity_id) in enqueued
+    assert services.node_unregister_identity(identity_id=ban.identity_id, link=link) == 1
+    assert services.node_unregister_identity(identity_id=ban.identity_id, link=link) == 0
+    assert link.nodes[10]["status"] == "unregistered"
+    assert NodeRegistration.objects.get(node_id=10).status == "unregistered"
+
+
+def test_start_needs_creator_and_enough_registered_nodes(var_dir, link):
+    task, parts = training_task(var_dir, n=2, min_participants=3)
+    with pytest.raises(services.TrainingError, match="2 participant"):
+        services.training_run_start(task=task, by=task.creator)
+    other = parts[0].user
+    with pytest.raises(services.TrainingError, match="Only the task's creator"):
+        services.training_run_start(task=task, by=other)
+    participate(task, account(9), registered_node=99)
+    run = services.training_run_start(task=task, by=task.creator)
+    assert services.training_run_start(task=task, by=task.creator).pk == run.pk  # no second run
+
+
+def test_launch_builds_run_config_and_is_idempotent(var_dir, link):
+    task, parts = training_task(var_dir)
+    run = started(task, link)
+    again = services.training_run_launch(run_id=run.pk, link=link, follow=False)
+    assert again.flower_run_id == run.flower_run_id and len(link.runs) == 1
+    rc = link.runs[int(run.flower_run_id)]
+    assert rc["chain-task-id"] == task.chain_task_id and rc["registry-address"].lower() == REGISTRY.lower()
+    assert json.loads(open(rc["participants-path"]).read()) == {
+        str(10 + i): p.wallet for i, p in enumerate(parts)
+    }
+    assert rc["num-server-rounds"] == 3 and rc["feature-shape"] == "4" and rc["num-classes"] == 3
+    assert rc["test-data-path"].endswith(".npz") and rc["records-path"].endswith(
+        f"runs/{task.pk}/1/rounds.jsonl"
+    )
+
+
+def test_interrupted_launch_is_replaced_by_a_new_attempt(var_dir, link):
+    task, _ = training_task(var_dir)
+    run = services.training_run_start(task=task)
+    Run.objects.filter(pk=run.pk).update(started_at=services.timezone.now())  # died inside `flwr run`
+    link.statuses[77] = "running"  # a stray run the platform does not know
+    new = services.training_run_launch(run_id=run.pk, link=link, follow=False)
+    assert new.attempt == 2 and new.flower_run_id is not None
+    assert Run.objects.get(pk=run.pk).status == Run.Status.LOST and link.statuses[77] == "finished:stopped"
+
+
+def test_ingest_is_idempotent_and_roots_match_contracts_merkle(var_dir, link):
+    # given: two rounds recorded, one rejected update, and a half-written third line (ServerApp died mid-write)
+    task, parts = training_task(var_dir)
+    run = started(task, link)
+    rec = services.Path(run.run_config["records-path"])
+    accts = [account(i) for i in range(3)]
+    write_round(rec, task, 1, [(10, accts[0], True), (11, accts[1], True), (12, accts[2], False)])
+    write_round(rec, task, 2, [(10, accts[0], True), (11, accts[1], True), (12, accts[2], True)],
+                partial_tail='{"round": 3, "glo')  # fmt: skip
+    # when: the follower looks twice
+    assert services.training_run_follow_step(run_id=run.pk, link=link) == "running"
+    assert services.training_run_follow_step(run_id=run.pk, link=link) == "running"
+    # then: two rounds, one commitRound each, with the contracts.merkle root over (wallet, hash, score, accepted)
+    rounds = list(Round.objects.filter(task=task).order_by("number"))
+    assert [r.number for r in rounds] == [1, 2]
+    txs = ChainTx.objects.filter(function="commitRound")
+    assert sorted(t.idempotency_key for t in txs) == [
+        f"commit-round:{task.pk}:1",
+        f"commit-round:{task.pk}:2",
+    ]
+    r1 = rounds[0]
+    ups = sorted(Update.objects.filter(round=r1), key=lambda u: u.node_id)
+    leaves = [
+        merkle.leaf_hash(u.wallet, "0x" + u.update_sha256, 10**6 if u.accepted else 0, u.accepted)
+        for u in ups
+    ]
+    assert r1.updates_root == "0x" + merkle.merkle_root(leaves).hex()
+    assert (r1.accepted_count, r1.rejected_count) == (2, 1)
+    tx = txs.get(idempotency_key=f"commit-round:{task.pk}:1")
+    assert tx.args == [
+        task.chain_task_id,
+        1,
+        "0x" + r1.global_sha256,
+        r1.updates_root,
+        2,
+    ] and tx.task_ref == str(task.pk)
+    assert merkle.verify(merkle.merkle_proof(leaves, 2), merkle.merkle_root(leaves), leaves[2])
+
+
+def test_resume_after_serverapp_death_picks_last_committed_round(var_dir, link):
+    # given: round 1 and 2 recorded with checkpoints, then the Flower run fails
+    task, _ = training_task(var_dir)
+    run = started(task, link)
+    rec = services.Path(run.run_config["records-path"])
+    ck = services.Path(run.run_config["output-dir"]) / "checkpoints"
+    accts = [account(i) for i in range(3)]
+    for r in (1, 2):
+        write_round(rec, task, r, [(10 + i, a, True) for i, a in enumerate(accts)], ckpt_dir=ck)
+    link.statuses[int(run.flower_run_id)] = "finished:failed"
+    # when
+    state, current = services.training_follow(run_id=run.pk, link=link, max_seconds=0, sleep=lambda s: None)
+    # then: attempt 2 runs rounds 3.. from round 2's checkpoint
+    new = Run.objects.get(pk=current)
+    assert new.attempt == 2 and new.resume_from_round == 2 and state == "running"
+    rc = link.runs[int(new.flower_run_id)]
+    assert rc["resume-from-round"] == 2 and rc["initial-checkpoint"].endswith("round-0002.safetensors")
+    assert rc["initial-sha256"] == Round.objects.get(task=task, number=2).global_sha256
+    # and: the new run records round 3 (and a stray repeat of round 2 is ignored): one commit per round
+    rec2 = services.Path(rc["records-path"])
+    write_round(rec2, task, 2, [(10, accts[0], True)])
+    write_round(rec2, task, 3, [(10 + i, a, True) for i, a in enumerate(accts)], ckpt_dir=ck)
+    link.statuses[int(new.flower_run_id)] = "finished:completed"
+    state, _ = services.training_follow(run_id=new.pk, link=link, max_seconds=0, sleep=lambda s: None)
+    assert state == "waiting"  # commits not confirmed yet
+    assert ChainTx.objects.filter(function="commitRound").count() == 3
+    assert list(Round.objects.filter(task=task).values_list("number", "run__attempt")) == [
+        (1, 1),
+        (2, 1),
+        (3, 2),
+    ]
+    # when: the ledger confirms every commit
+    ChainTx.objects.filter(function="commitRound").update(status=ChainTx.Status.CONFIRMED)
+    assert services.training_run_follow_step(run_id=new.pk, link=link) == "finalizing"
+    assert Task.objects.get(pk=task.pk).status == S.FINALIZING
+
+
+def test_stale_heartbeat_stops_the_run_and_resumes(var_dir, link, settings):
+    settings.TRAINING_HEARTBEAT_TIMEOUT = 5
+    task, _ = training_task(var_dir)
+    run = started(task, link)
+    hb = services.Path(run.run_config["heartbeat-path"])
+    hb.parent.mkdir(parents=True, exist_ok=True)
+    hb.write_text("0")
+    os.utime(hb, (time.time() - 30, time.time() - 30))
+    assert services.training_run_follow_step(run_id=run.pk, link=link) == "resumed"
+    assert link.statuses[int(run.flower_run_id)] == "finished:stopped"
+    assert "heartbeat" in Run.objects.get(pk=run.pk).error
+
+
+def test_too_few_online_participants_fails_the_task_with_reason(var_dir, link):
+    task, _ = training_task(var_dir)
+    run = started(task, link)
+    for nid in (11, 12):  # 1 of 3 online
+        link.nodes[nid]["status"] = "offline"
+    link.statuses[int(run.flower_run_id)] = "finished:failed"
+    assert services.training_run_follow_step(run_id=run.pk, link=link) == "failed"
+    task.refresh_from_db()
+    assert task.status == S.FAILED and "only 1 participant node(s) online" in task.status_note
+
+
+def test_unknown_node_in_record_gets_no_leaf(var_dir, link):
+    task, _ = training_task(var_dir)
+    run = started(task, link)
+    write_round(
+        services.Path(run.run_config["records-path"]),
+        task,
+        1,
+        [(10, account(0), True), (555, account(7), True)],
+    )
+    services.run_ingest(run=run)
+    stranger = Update.objects.get(node_id=555)
+    assert not stranger.accepted and stranger.leaf == "" and stranger.wallet == ""
+    assert Round.objects.get(task=task).accepted_count == 1

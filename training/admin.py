@@ -1,0 +1,47 @@
+from django.contrib import admin
+
+from training.models import NodeRegistration, Round, Run, Update
+
+
+@admin.register(NodeRegistration)
+class NodeRegistrationAdmin(admin.ModelAdmin):
+    list_display = ["node_id", "wallet", "status", "registered_at", "unregistered_at"]
+    list_filter = ["status"]
+    search_fields = ["wallet", "public_key_hash", "node_id"]
+    readonly_fields = ["public_key_hash", "public_key", "wallet", "identity", "node_id", "created_at",
+                       "registered_at", "unregistered_at", "updated_at"]  # fmt: skip
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["task", "attempt", "flower_run_id", "status", "flower_status", "resume_from_round",
+                    "started_at", "finished_at"]  # fmt: skip
+    list_filter = ["status"]
+    search_fields = ["task__title", "flower_run_id"]
+    raw_id_fields = ["task"]
+
+
+class UpdateInline(admin.TabularInline):
+    model = Update
+    extra = 0
+    can_delete = False
+    fields = ["leaf_index", "node_id", "wallet", "accepted", "reason", "score_uint", "update_sha256", "norm"]
+    readonly_fields = fields
+
+
+@admin.register(Round)
+class RoundAdmin(admin.ModelAdmin):
+    list_display = ["task", "number", "accuracy", "loss", "accepted_count", "rejected_count", "updates_root",
+                    "commit_tx"]  # fmt: skip
+    list_select_related = ["task", "commit_tx"]
+    search_fields = ["task__title", "updates_root", "global_sha256"]
+    raw_id_fields = ["task", "run", "commit_tx"]
+    inlines = [UpdateInline]
+
+
+@admin.register(Update)
+class UpdateAdmin(admin.ModelAdmin):
+    list_display = ["round", "node_id", "wallet", "accepted", "reason", "score_uint"]
+    list_filter = ["accepted"]
+    search_fields = ["wallet", "update_sha256"]
+    raw_id_fields = ["round", "participation"]

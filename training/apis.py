@@ -1,0 +1,96 @@
+"""DRF APIs for training progress and Merkle proofs (under /api/v1/)."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from eth_utils import is_address
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tasks.models import Task
+from training import selectors
+
+
+def _public_task(request, pk: int) -> Task:
+    task = Task.objects.filter(pk=pk).first()
+    if task is None:
+        raise Http404
+    private = task.status in (Task.Status.DRAFT, Task.Status.REGISTERING)
+    if private and task.creator_id != request.user.pk and not request.user.is_staff:
+        raise Http404
+    return task
+
+
+class TaskTrainingApi(APIView):
+    """Round x of y, the current run, and every participant's state (node registered, updates accepted/rejected)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(summary="Training progress of a task")
+    def get(self, request, pk: int):
+        return Response(selectors.task_training_progress(task=_public_task(request, pk)))
+
+
+class TaskRoundsApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Committed rounds: accuracy, loss, accepted/rejected counts, Merkle root, commit tx"
+    )
+    def get(self, request, pk: int):
+        task = _public_task(request, pk)
+        return Response(
+            {
+                "rounds_total": task.rounds,
+                "rounds": [selectors.round_summary(r) for r in selectors.task_rounds(task=task)],
+            }
+        )
+
+
+class RoundProofApi(APIView):
+    """Inclusion proof of one participant's update: only that participant, the task's creator or staff."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Merkle proof of a participant's update in a round (TaskRegistry.verifyUpdate arguments)",
+        parameters=[OpenApiParameter("wallet", str, required=True)],
+        responses={
+            200: inline_serializer(
+                "RoundProof",
+                {
+                    "round": serializers.IntegerField(),
+                    "participant": serializers.CharField(),
+                    "update_hash": serializers.CharField(),
+                    "score": serializers.CharField(),
+                    "accepted": serializers.BooleanField(),
+                    "leaf": serializers.CharField(),
+                    "proof": serializers.ListField(child=serializers.CharField()),
+                    "root": serializers.CharField(),
+                },
+            ),
+            403: OpenApiResponse(description="Not the participant, the creator or staff"),
+            404: OpenApiResponse(description="No such round or no update of that wallet"),
+        },
+    )
+    def get(self, request, pk: int, number: int):
+        task = _public_task(request, pk)
+        wallet = request.query_params.get("wallet", "")
+        if not is_address(wallet):
+            return Response({"detail": "wallet must be an Ethereum address."}, status=400)
+        user = request.user
+        allowed = user.is_authenticated and (
+            user.is_staff or user.pk == task.creator_id or user.username.lower() == wallet.lower()
+        )
+        if not allowed:
+            return Response(
+                {"detail": "Only the participant itself, the task's creator or staff can fetch this proof."},
+                status=403,
+            )
+        proof = selectors.round_proof(task=task, number=number, wallet=wallet)
+        if proof is None:
+            raise Http404
+        return Response(proof)

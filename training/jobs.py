@@ -1,0 +1,54 @@
+"""Celery jobs of the `training` queue: thin wrappers over training.services (ids in, status out).
+
+All are idempotent and `acks_late`: a worker killed mid-job (kill -9) gets the job redelivered and the
+service picks up where the database says it is.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+FOLLOW_SLICE_SECONDS = 60.0  # one delivery follows this long, then re-enqueues itself
+FOLLOW_POLL_SECONDS = 2.0
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
+def node_register(registration_id: int) -> str:
+    from training.services import node_register as register
+
+    return register(registration_id=registration_id).status
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
+def node_unregister_identity(identity_id: int) -> int:
+    from training.services import node_unregister_identity as unregister
+
+    return unregister(identity_id=identity_id)
+
+
+@shared_task(acks_late=True)
+def training_maybe_start(task_id: int) -> bool:
+    from tasks.models import Task
+    from training.services import training_maybe_start as maybe_start
+
+    return maybe_start(task=Task.objects.get(pk=task_id)) is not None
+
+
+@shared_task(acks_late=True)
+def training_run_launch(run_id: int) -> str:
+    from training.services import training_run_launch as launch
+
+    return launch(run_id=run_id).status
+
+
+@shared_task(acks_late=True)
+def training_run_follow(run_id: int) -> str:
+    """Follow a run for a bounded slice, then re-enqueue (switching to a resumed attempt when there is one)."""
+    from training.services import training_follow
+
+    state, current = training_follow(
+        run_id=run_id, max_seconds=FOLLOW_SLICE_SECONDS, poll=FOLLOW_POLL_SECONDS
+    )
+    if state in ("running", "waiting"):
+        training_run_follow.apply_async(args=[current], countdown=FOLLOW_POLL_SECONDS)
+    return state

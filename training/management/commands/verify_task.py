@@ -1,0 +1,31 @@
+"""``manage.py verify_task ID``: recompute a task's round roots and checkpoint hashes, compare with the chain."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from tasks.models import Task
+from training.verify import verify_task
+
+
+class Command(BaseCommand):
+    help = (
+        "Verify a task's stored rounds against RoundCommitted events on chain; exit 1 on the first mismatch."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("task_id", type=int, help="Platform task id")
+        parser.add_argument(
+            "--source", choices=["chain", "index"], default="chain",
+            help="Read RoundCommitted from the chain's logs (default) or from the indexed ChainEvent table",
+        )  # fmt: skip
+
+    def handle(self, *args, task_id: int, source: str, **options):
+        task = Task.objects.filter(pk=task_id).first()
+        if task is None:
+            raise CommandError(f"no task {task_id}")
+        result = verify_task(task, source=source)
+        for line in result.lines:
+            self.stdout.write(line)
+        if not result.ok:
+            self.stderr.write(f"MISMATCH: {result.mismatch}")
+            raise SystemExit(1)
+        self.stdout.write(self.style.SUCCESS(f"OK: task {task_id}, {len(result.lines)} round(s) verified"))

@@ -1,0 +1,210 @@
+"""Read side of training: round progress, participant states, proofs, and the accuracy/loss chart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html import escape
+
+from tasks.models import Participation, Task
+from training.models import NodeRegistration, Round, Run, Update
+
+
+def task_rounds(*, task: Task) -> list[Round]:
+    return list(Round.objects.filter(task=task).select_related("commit_tx").order_by("number"))
+
+
+def round_summary(rnd: Round) -> dict:
+    tx = rnd.commit_tx
+    return {
+        "round": rnd.number,
+        "accuracy": rnd.accuracy,
+        "loss": rnd.loss,
+        "accepted": rnd.accepted_count,
+        "rejected": rnd.rejected_count,
+        "global_model_hash": "0x" + rnd.global_sha256,
+        "updates_root": rnd.updates_root,
+        "checkpoint_sha256": rnd.checkpoint_sha256,
+        "commit_status": tx.status if tx else "",
+        "commit_tx_hash": tx.tx_hash if tx else "",
+        "commit_block": tx.block_number if tx else None,
+    }
+
+
+@dataclass
+class ParticipantState:
+    participation: Participation
+    registration: NodeRegistration | None
+    accepted: int = 0
+    rejected: int = 0
+    last_reason: str = ""
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def node_registered(self) -> bool:
+        return bool(
+            self.registration
+            and self.registration.status == NodeRegistration.Status.REGISTERED
+            and self.registration.wallet.lower() == self.participation.wallet.lower()
+        )
+
+    @property
+    def node_id(self) -> int | None:
+        return int(self.registration.node_id) if self.node_registered else None
+
+    @property
+    def state(self) -> str:
+        if self.rejected and not self.accepted:
+            return "rejected"
+        if self.accepted:
+            return "updates accepted"
+        if self.node_registered:
+            return "node registered"
+        if self.registration and self.registration.wallet.lower() != self.participation.wallet.lower():
+            return "node key belongs to another wallet"
+        if self.registration and self.registration.status == NodeRegistration.Status.FAILED:
+            return "node registration failed"
+        return "joined"
+
+    def as_dict(self) -> dict:
+        reg = self.registration
+        return {
+            "wallet": self.participation.wallet,
+            "state": self.state,
+            "node_registered": self.node_registered,
+            "node_id": str(self.node_id) if self.node_id is not None else None,  # u64: exact as text
+            "node_status": reg.status if reg else "",
+            "node_error": reg.error if reg else "",
+            "updates_accepted": self.accepted,
+            "updates_rejected": self.rejected,
+            "last_rejection_reason": self.last_reason,
+        }
+
+
+def participant_states(*, task: Task) -> list[ParticipantState]:
+    parts = list(task.participations.order_by("joined_at", "pk"))
+    regs = {
+        r.public_key_hash: r
+        for r in NodeRegistration.objects.filter(public_key_hash__in=[p.node_public_key_hash for p in parts])
+    }
+    states = {p.pk: ParticipantState(p, regs.get(p.node_public_key_hash)) for p in parts}
+    rows = (
+        Update.objects.filter(round__task=task, participation__isnull=False)
+        .order_by("round__number")
+        .values_list("participation_id", "accepted", "reason")
+    )
+    for pid, accepted, reason in rows:
+        st = states.get(pid)
+        if st is None:
+            continue
+        if accepted:
+            st.accepted += 1
+        else:
+            st.rejected += 1
+            st.last_reason = reason
+    return list(states.values())
+
+
+def registration_of(*, participation: Participation) -> NodeRegistration | None:
+    return NodeRegistration.objects.filter(public_key_hash=participation.node_public_key_hash).first()
+
+
+def task_training_progress(*, task: Task) -> dict:
+    rounds = task_rounds(task=task)
+    run = Run.objects.filter(task=task).order_by("-attempt").first()
+    committed = sum(1 for r in rounds if r.commit_tx and r.commit_tx.status == "confirmed")
+    return {
+        "rounds_total": task.rounds,
+        "rounds_done": len(rounds),
+        "rounds_committed": committed,
+        "run": {
+            "attempt": run.attempt,
+            "status": run.status,
+            "flower_run_id": str(run.flower_run_id) if run.flower_run_id is not None else None,
+            "resumed_from_round": run.resume_from_round,
+            "error": run.error,
+        }
+        if run
+        else None,
+        "rounds": [round_summary(r) for r in rounds],
+        "participants": [s.as_dict() for s in participant_states(task=task)],
+    }
+
+
+def round_proof(*, task: Task, number: int, wallet: str) -> dict | None:
+    """Leaf, proof and root of `wallet`'s update in round `number` (None if it has no leaf there)."""
+    from contracts import merkle
+    from training.services import round_leaves
+
+    rnd = Round.objects.filter(task=task, number=number).first()
+    if rnd is None:
+        return None
+    updates = list(rnd.updates.all())
+    leaves = round_leaves(updates)
+    for index, (u, leaf) in enumerate(leaves):
+        if u.wallet.lower() == wallet.lower():
+            proof = merkle.merkle_proof([lf for _, lf in leaves], index)
+            return {
+                "round": rnd.number,
+                "participant": u.wallet,
+                "update_hash": "0x" + u.update_sha256 if u.update_sha256 else "0x" + "00" * 32,
+                "score": str(int(u.score_uint)),
+                "accepted": u.accepted,
+                "reason": u.reason,
+                "signature": u.signature,
+                "leaf": "0x" + leaf.hex(),
+                "proof": ["0x" + p.hex() for p in proof],
+                "root": rnd.updates_root,
+                "commit_tx_hash": rnd.commit_tx.tx_hash if rnd.commit_tx else "",
+            }
+    return None
+
+
+def metrics_chart_svg(rounds: list[Round], width: int = 560, height: int = 220) -> str:
+    """Accuracy (0–1, left axis) and loss (scaled to its max, right axis) per round as inline SVG."""
+    points = [(r.number, r.accuracy, r.loss) for r in rounds if r.accuracy is not None]
+    if not points:
+        return ""
+    pad_l, pad_r, pad_t, pad_b = 40, 40, 12, 28
+    w, h = width - pad_l - pad_r, height - pad_t - pad_b
+    first, last = points[0][0], points[-1][0]
+    span = max(1, last - first)
+    max_loss = max((p[2] or 0.0) for p in points) or 1.0
+
+    def x(n: int) -> float:
+        return pad_l + (n - first) / span * w if len(points) > 1 else pad_l + w / 2
+
+    def y(v: float) -> float:
+        return pad_t + (1 - max(0.0, min(1.0, v))) * h
+
+    acc = " ".join(f"{x(n):.1f},{y(a):.1f}" for n, a, _ in points)
+    loss = " ".join(f"{x(n):.1f},{y((lo or 0) / max_loss):.1f}" for n, _, lo in points)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-label="Accuracy and loss per round">',
+        f'<rect x="{pad_l}" y="{pad_t}" width="{w}" height="{h}" fill="none" stroke="#ccc"/>',
+    ]
+    for frac in (0.0, 0.5, 1.0):
+        yy = y(frac)
+        parts.append(f'<line x1="{pad_l}" y1="{yy:.1f}" x2="{pad_l + w}" y2="{yy:.1f}" stroke="#eee"/>')
+        parts.append(
+            f'<text x="{pad_l - 4}" y="{yy + 4:.1f}" font-size="10" text-anchor="end">{frac:.1f}</text>'
+        )
+        parts.append(
+            f'<text x="{pad_l + w + 4}" y="{yy + 4:.1f}" font-size="10">{frac * max_loss:.2f}</text>'
+        )
+    for n, a, lo in points:
+        parts.append(
+            f'<text x="{x(n):.1f}" y="{height - 10}" font-size="10" text-anchor="middle">{n}</text>'
+            f'<circle cx="{x(n):.1f}" cy="{y(a):.1f}" r="3" fill="#1565c0">'
+            f"<title>round {n}: accuracy {a:.4f}, loss {escape(str(lo))}</title></circle>"
+        )
+    parts.append(f'<polyline points="{acc}" fill="none" stroke="#1565c0" stroke-width="2"/>')
+    parts.append(
+        f'<polyline points="{loss}" fill="none" stroke="#c62828" stroke-width="2" stroke-dasharray="4 3"/>'
+    )
+    parts.append(
+        f'<text x="{pad_l + 4}" y="{pad_t + 12}" font-size="11" fill="#1565c0">accuracy</text>'
+        f'<text x="{pad_l + 64}" y="{pad_t + 12}" font-size="11" fill="#c62828">loss (right axis)</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
