@@ -60,9 +60,9 @@ def run_plain(nodes: int, rounds: int) -> dict:
     home = work / "flwr_home"
     home.mkdir(parents=True)
     port = sl.free_port()
-    env = sl._env(home)
+    env = sl.process_env(home)
     link = subprocess.Popen(  # noqa: S603
-        [sl._bin("flower-superlink"), "--insecure", "--disable-runtime-dependency-installation",
+        [sl.flower_bin("flower-superlink"), "--insecure", "--disable-runtime-dependency-installation",
          "--host", "127.0.0.1", "--port", str(port), "--database", str(work / "superlink.db")],
         env=env, stdout=subprocess.DEVNULL, stderr=open(work / "superlink.log", "w"), start_new_session=True,  # noqa: SIM115
     )  # fmt: skip
@@ -83,7 +83,7 @@ def run_plain(nodes: int, rounds: int) -> dict:
         config = {**HPARAMS, "num-server-rounds": rounds, "min-nodes": nodes, "result-path": str(result)}
         t0 = time.monotonic()
         out = subprocess.run(  # noqa: S603
-            [sl._bin("flwr"), "run", str(PLAIN_APP), "plain", "--run-config", sl.format_config(config),
+            [sl.flower_bin("flwr"), "run", str(PLAIN_APP), "plain", "--run-config", sl.format_config(config),
              "--format", "json"],
             env=env, capture_output=True, text=True, check=True, timeout=120,
         )  # fmt: skip

@@ -41,12 +41,17 @@ class FlowerError(RuntimeError):
     """A flwr command or process failed; the message carries its output."""
 
 
-def _bin(name: str) -> str:
+def flower_bin(name: str) -> str:
+    """A Flower executable from this interpreter's venv (falls back to PATH)."""
     path = BIN_DIR / name
     return str(path) if path.exists() else name
 
 
-def _env(flwr_home: Path) -> dict[str, str]:
+def process_env(flwr_home: str | Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for Flower processes: FLWR_HOME, the repository on PYTHONPATH, the venv on PATH.
+
+    ``extra`` entries override, except PYTHONPATH, which is prepended so the repository stays importable.
+    """
     env = dict(os.environ)
     env["FLWR_HOME"] = str(flwr_home)
     parts = [str(REPO_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -57,6 +62,11 @@ def _env(flwr_home: Path) -> dict[str, str]:
     # Rich tables and colours must not wrap or pollute JSON output.
     env["COLUMNS"] = "250"
     env["NO_COLOR"] = "1"
+    for key, value in (extra or {}).items():
+        if key == "PYTHONPATH":
+            env[key] = os.pathsep.join(dict.fromkeys([*value.split(os.pathsep), *env[key].split(os.pathsep)]))
+        else:
+            env[key] = value
     return env
 
 
@@ -257,12 +267,12 @@ class SuperLink:
 
     @property
     def env(self) -> dict[str, str]:
-        return _env(self.flwr_home)
+        return process_env(self.flwr_home)
 
     def command(self) -> list[str]:
         certs = self.certs
         return [
-            _bin("flower-superlink"),
+            flower_bin("flower-superlink"),
             "--ssl-ca-certfile",
             str(certs["ca_cert"]),
             "--ssl-certfile",
@@ -306,7 +316,7 @@ class SuperLink:
     def stop(self, timeout: float = 20.0) -> None:
         if self.proc is None:
             return
-        _terminate_group(self.proc, timeout)
+        stop_process(self.proc, timeout)
         self.proc = None
 
     def __enter__(self) -> SuperLink:
@@ -318,7 +328,7 @@ class SuperLink:
     # --- flwr CLI ---------------------------------------------------------------------------
 
     def flwr(self, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:
-        cmd = [_bin("flwr"), *args]
+        cmd = [flower_bin("flwr"), *args]
         res = subprocess.run(
             cmd, env=self.env, capture_output=True, text=True, timeout=timeout, cwd=self.flwr_home
         )
@@ -429,7 +439,7 @@ def start_supernode(
     The caller owns the process: stop it with ``stop_process``.
     """
     cmd = [
-        _bin("flower-supernode"),
+        flower_bin("flower-supernode"),
         "--root-certificates",
         str(root_certificates),
         "--superlink",
@@ -447,19 +457,17 @@ def start_supernode(
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
     try:
         return subprocess.Popen(
-            cmd, env=_env(home), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, env=process_env(home), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     finally:
         if log_path:
             out.close()
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    _terminate_group(proc, timeout)
-
-
-def _terminate_group(proc: subprocess.Popen, timeout: float) -> None:
+def stop_process(proc: subprocess.Popen | None, timeout: float = 20.0) -> None:
     """SIGTERM the process group started with ``start_new_session``; SIGKILL what is left."""
+    if proc is None:
+        return
     if proc.poll() is None:
         try:
             os.killpg(proc.pid, signal.SIGTERM)

@@ -17,8 +17,6 @@ for a benchmark; every handle has ``stop()``.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,71 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.superlink import flower_bin, format_config, free_port, process_env, stop_process, wait_for_port
+
 REPO_DIR = Path(__file__).resolve().parent.parent.parent
 BIN_DIR = Path(sys.executable).parent
 ISOLATION_MODES = ("warm", "subprocess")
 
 
-def _bin(name: str) -> str:
-    path = BIN_DIR / name
-    return str(path) if path.exists() else name
-
-
-def node_env(flwr_home: str | Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for a SuperNode and its launcher: FLWR_HOME, repo on PYTHONPATH, venv on PATH."""
-    env = dict(os.environ)
-    env["FLWR_HOME"] = str(flwr_home)
-    parts = [str(REPO_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
-    env["PATH"] = os.pathsep.join([str(BIN_DIR), env.get("PATH", "")])
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    env["COLUMNS"] = "250"
-    env["NO_COLOR"] = "1"
-    for key, value in (extra or {}).items():
-        if key == "PYTHONPATH":  # prepend, keep the repository importable
-            env[key] = os.pathsep.join(dict.fromkeys([*value.split(os.pathsep), *env[key].split(os.pathsep)]))
-        else:
-            env[key] = value
-    return env
-
-
-def format_config(config: Mapping[str, Any]) -> str:
-    from training.superlink import format_config as _fmt
-
-    return _fmt(config)
-
-
-def free_port() -> int:
-    from training.superlink import free_port as _free
-
-    return _free()
-
-
-def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    from training.superlink import wait_for_port as _wait
-
-    _wait(host, port, timeout, proc)
-
-
-def terminate_group(proc: subprocess.Popen | None, timeout: float = 20.0) -> None:
-    """SIGTERM the process group of ``proc`` (started with ``start_new_session``), then SIGKILL what is left."""
-    if proc is None:
-        return
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if proc.poll() is None:
-        proc.wait(timeout=5)
+# Shared with the platform side (training.superlink is importable without Django, torch or flwr).
+node_env = process_env
+terminate_group = stop_process
+_bin = flower_bin
 
 
 @dataclass
