@@ -24,12 +24,49 @@ def _public_task(request, pk: int) -> Task:
     return task
 
 
+_ROUND_FIELDS = {
+    "round": serializers.IntegerField(),
+    "accuracy": serializers.FloatField(allow_null=True),
+    "loss": serializers.FloatField(allow_null=True),
+    "accepted": serializers.IntegerField(),
+    "rejected": serializers.IntegerField(),
+    "global_model_hash": serializers.CharField(),
+    "updates_root": serializers.CharField(),
+    "commit_status": serializers.CharField(),
+    "commit_tx_hash": serializers.CharField(),
+    "commit_block": serializers.IntegerField(allow_null=True),
+}
+
+
+ROUND_SUMMARY = inline_serializer("RoundSummary", _ROUND_FIELDS, many=True)
+ROUNDS_RESPONSE = inline_serializer(
+    "TaskRounds",
+    {"rounds_total": serializers.IntegerField(), "rounds": ROUND_SUMMARY},
+)
+TRAINING_RESPONSE = inline_serializer(
+    "TaskTraining",
+    {
+        "rounds_total": serializers.IntegerField(),
+        "rounds_done": serializers.IntegerField(),
+        "rounds_committed": serializers.IntegerField(),
+        "run": serializers.DictField(
+            allow_null=True, help_text="attempt, status, flower_run_id, resumed_from_round, error"
+        ),
+        "rounds": ROUND_SUMMARY,
+        "participants": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="wallet, node_registered, node_id, accepted, rejected, last reason",
+        ),
+    },
+)
+
+
 class TaskTrainingApi(APIView):
     """Round x of y, the current run, and every participant's state (node registered, updates accepted/rejected)."""
 
     permission_classes = [AllowAny]
 
-    @extend_schema(summary="Training progress of a task")
+    @extend_schema(summary="Training progress of a task", responses={200: TRAINING_RESPONSE})
     def get(self, request, pk: int):
         return Response(selectors.task_training_progress(task=_public_task(request, pk)))
 
@@ -38,7 +75,8 @@ class TaskRoundsApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        summary="Committed rounds: accuracy, loss, accepted/rejected counts, Merkle root, commit tx"
+        summary="Committed rounds: accuracy, loss, accepted/rejected counts, Merkle root, commit tx",
+        responses={200: ROUNDS_RESPONSE},
     )
     def get(self, request, pk: int):
         task = _public_task(request, pk)

@@ -136,6 +136,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "tasks.models.Task.Status",
+        "ParticipationStatusEnum": "tasks.models.Participation.Status",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------

@@ -88,3 +88,22 @@ def test_healthz_reports_superlink(client, settings, live_chain):
     assert up["ok"] is True
     assert down["ok"] is False
     assert "Not running" in client.get(reverse("home")).content.decode()
+
+
+def test_openapi_schema_generates_without_errors_or_warnings(tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--file", str(out), "--validate", "--fail-on-warn")
+    text = out.read_text()
+    for path in ("/api/v1/tasks/", "/api/v1/auth/siwe/token", "/api/v1/tasks/{pk}/rounds/{number}/proof/"):
+        assert path in text
+
+
+@pytest.mark.django_db
+def test_api_docs_ui_is_served_without_a_cdn(client):
+    resp = client.get(reverse("api-docs"))
+    assert resp.status_code == 200
+    body = resp.content.decode()
+    assert "swagger-ui" in body
+    assert "cdn.jsdelivr" not in body and "unpkg.com" not in body
