@@ -96,7 +96,7 @@ def test_openapi_schema_generates_without_errors_or_warnings(tmp_path):
     out = tmp_path / "schema.yml"
     call_command("spectacular", "--file", str(out), "--validate", "--fail-on-warn")
     text = out.read_text()
-    for path in ("/api/v1/tasks/", "/api/v1/auth/siwe/token", "/api/v1/tasks/{pk}/rounds/{number}/proof/"):
+    for path in ("/api/v1/tasks/", "/api/v1/auth/siwe/token", "/api/v1/tasks/{id}/rounds/{number}/proof/"):
         assert path in text
 
 
