@@ -8,9 +8,13 @@ Every attack has two hooks, both pure numpy:
 
 * ``poison_data(x, y, num_classes, rng) -> (x, y)``  before local training (data poisoning);
 * ``poison_update(trained, global_, rng) -> arrays`` after it (model poisoning), on the lists of
-  arrays in state-dict order. Only floating-point arrays are changed; dtypes and shapes are kept.
+  arrays in state-dict order. Only floating-point arrays are changed; dtypes and shapes are kept,
+  except by the *invalid-update* attacks (``nan``, ``wrong_shape``, ``oversized``), whose replies the
+  ServerApp must reject in screening.
 
 ``skips_training`` attacks never train (their ``trained`` argument is the global model).
+``signing_key()`` (simulation only): a private key the ClientApp signs the update with instead of the
+joined wallet's (``bad_signature``); None for every other attack.
 
 Extend with::
 
@@ -80,6 +84,10 @@ class Attack:
     def poison_update(self, trained: Sequence[np.ndarray], global_: Sequence[np.ndarray],
                       rng: np.random.Generator) -> Arrays:  # fmt: skip
         return [np.array(a, copy=True) for a in trained]
+
+    def signing_key(self) -> str | None:
+        """SIMULATION ONLY: a hex private key to sign the update with instead of the wallet's (None: the wallet)."""
+        return None
 
 
 def _coerce(value: Any, default: Any) -> Any:
@@ -170,6 +178,81 @@ class FreeRider(Attack):
         if self.noise <= 0:
             return [np.array(g, copy=True) for g in global_]
         return _map_delta(global_, global_, lambda g, d: g + rng.normal(0.0, self.noise, size=g.shape))
+
+
+# --- invalid updates: the ServerApp's screening must reject these with a reason ----------------------
+
+
+def _first_float(arrays: Sequence[np.ndarray]) -> int:
+    for i, a in enumerate(arrays):
+        if _is_float(a) and np.asarray(a).size:
+            return i
+    raise ValueError("the update has no floating-point array to corrupt")
+
+
+@register("nan")
+class NaNs(Attack):
+    """Train honestly, then set a ``fraction`` of the first float array's values (at least one) to NaN."""
+
+    defaults: ClassVar[dict[str, Any]] = {"fraction": 0.1}
+
+    def poison_update(self, trained, global_, rng):
+        out = [np.array(a, copy=True) for a in trained]
+        i = _first_float(out)
+        flat = out[i].reshape(-1)
+        k = max(1, int(round(self.fraction * flat.size)))
+        flat[rng.choice(flat.size, size=min(k, flat.size), replace=False)] = np.nan
+        return out
+
+
+@register("wrong_shape")
+class WrongShape(Attack):
+    """Train honestly, then drop the last row (first axis) of the first float array: same key, other shape."""
+
+    def poison_update(self, trained, global_, rng):
+        out = [np.array(a, copy=True) for a in trained]
+        i = _first_float(out)
+        a = out[i]
+        # a 0-d or 1-row array grows by one element instead; either way the shape differs and the size shrinks
+        out[i] = a[:-1].copy() if a.ndim and a.shape[0] > 1 else np.append(a.reshape(-1), a.reshape(-1)[:1])
+        return out
+
+
+@register("oversized")
+class Oversized(Attack):
+    """Train honestly, then pad the first float array (same key, zeros appended) to ``mb`` MiB.
+
+    The ServerApp sums the serialised bytes of the reply's arrays and compares them with the run's
+    ``max-update-mb`` (default 50) before deserialising anything: the default 64 MiB is over it.
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {"mb": 64.0}
+
+    def poison_update(self, trained, global_, rng):
+        out = [np.array(a, copy=True) for a in trained]
+        i = _first_float(out)
+        a = out[i]
+        others = sum(np.asarray(b).nbytes for j, b in enumerate(out) if j != i)
+        target = max(int(self.mb * 2**20) - others, a.nbytes) + a.dtype.itemsize
+        n = -(-target // a.dtype.itemsize)  # elements, rounded up
+        padded = np.zeros(n, dtype=a.dtype)
+        padded[: a.size] = a.reshape(-1)
+        out[i] = padded
+        return out
+
+
+@register("bad_signature")
+class BadSignature(Attack):
+    """Train honestly, but sign the update with another key than the joined wallet's (SIMULATION ONLY).
+
+    ``key``: the hex private key to sign with; default: a fixed well-known throwaway key (never funded).
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {"key": ""}
+    THROWAWAY_KEY: ClassVar[str] = "0x" + "42" * 32
+
+    def signing_key(self) -> str | None:
+        return str(self.key or self.THROWAWAY_KEY)
 
 
 def names() -> list[str]:

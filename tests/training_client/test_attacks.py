@@ -90,3 +90,56 @@ def test_free_rider_returns_global():
     noisy = attacks.get_attack("free_rider:noise=1e-4").poison_update(g, g, np.random.default_rng(0))
     delta = max(float(np.abs(a - b).max()) for a, b in zip(noisy[:2], g, strict=False))
     assert 0 < delta < 1e-3
+
+
+# --- invalid-update attacks (the ServerApp must reject them; see test_invalid_updates.py) ---------
+
+
+def test_invalid_update_attacks_are_registered():
+    assert {"nan", "wrong_shape", "oversized", "bad_signature"} <= set(attacks.names())
+
+
+def test_nan_sets_some_weights_nan():
+    t = arrays(1)
+    out = attacks.get_attack("nan").poison_update(t, arrays(0), np.random.default_rng(0))
+    assert np.isnan(out[0]).sum() == 1  # 10% of 12, at least one
+    assert np.isfinite(out[1]).all() and out[2] == t[2]
+    assert [a.shape for a in out] == [a.shape for a in t] and out[0].dtype == np.float32
+    many = attacks.get_attack("nan:fraction=0.5").poison_update(t, t, np.random.default_rng(0))
+    assert np.isnan(many[0]).sum() == 6
+    assert np.isfinite(t[0]).all()  # the input is not modified
+
+
+def test_wrong_shape_changes_one_array_shape():
+    t = arrays(1)
+    out = attacks.get_attack("wrong_shape").poison_update(t, t, np.random.default_rng(0))
+    assert out[0].shape == (3, 3) and out[0].dtype == np.float32
+    np.testing.assert_array_equal(out[0], t[0][:3])
+    assert [a.shape for a in out[1:]] == [a.shape for a in t[1:]]
+    one_row = attacks.get_attack("wrong_shape").poison_update([np.ones((1, 2), np.float32)], [None], None)
+    assert one_row[0].shape == (3,)
+
+
+def test_oversized_pads_one_array_over_the_limit():
+    t = arrays(1)
+    out = attacks.get_attack("oversized:mb=0.01").poison_update(t, t, np.random.default_rng(0))
+    assert sum(a.nbytes for a in out) > 0.01 * 2**20
+    assert out[0].dtype == np.float32 and out[0].ndim == 1
+    np.testing.assert_array_equal(out[0][:12], t[0].reshape(-1))
+    assert not out[0][12:].any()
+    # the default is over the default max-update-mb (50)
+    big = attacks.get_attack("oversized").poison_update(t, t, None)
+    assert sum(a.nbytes for a in big) > 50 * 2**20
+
+
+def test_bad_signature_provides_another_key_and_leaves_update_alone():
+    from eth_account import Account
+
+    t = arrays(1)
+    attack = attacks.get_attack("bad_signature")
+    assert attacks.get_attack("scaling").signing_key() is None
+    assert Account.from_key(attack.signing_key()).address.startswith("0x")
+    out = attack.poison_update(t, arrays(0), np.random.default_rng(0))
+    assert all(np.array_equal(a, b) for a, b in zip(out, t, strict=True))
+    key = "0x" + "11" * 32
+    assert attacks.get_attack(f"bad_signature:key={key}").signing_key() == key

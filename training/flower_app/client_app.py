@@ -22,7 +22,7 @@ import math
 import time
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 if __package__:  # imported from the repository as training.flower_app.client_app
@@ -70,8 +70,13 @@ def train(msg: Message, context: Context) -> Message:
             seed=seed,
         )
     if attack is not None:
-        zoo.set_arrays(model, attack.poison_update(zoo.get_arrays(model), global_arrays, rng))
-    arrays = ArrayRecord(model.state_dict())
+        # Built from the poisoned arrays themselves (same keys), not loaded back into the model: the
+        # invalid-update attacks (wrong_shape, oversized) change shapes a torch model would refuse.
+        poisoned = attack.poison_update(zoo.get_arrays(model), global_arrays, rng)
+        keys = zoo.state_keys(model)
+        arrays = ArrayRecord({k: Array(np.ascontiguousarray(a)) for k, a in zip(keys, poisoned, strict=True)})
+    else:
+        arrays = ArrayRecord(model.state_dict())
     content = RecordDict(
         {
             "arrays": arrays,
@@ -80,13 +85,17 @@ def train(msg: Message, context: Context) -> Message:
     )
     # The app's defaults carry chain-id = 0: only platform runs (a real chain id) sign their updates.
     if int(rc.get("chain-id", 0) or 0):
-        content["bcfl"] = sign_reply(arrays, rc, nc, server_round)
+        content["bcfl"] = sign_reply(arrays, rc, nc, server_round, attack=attack)
     _record_progress(nc, server_round, loss, n_examples)
     return Message(content=content, reply_to=msg)
 
 
-def sign_reply(arrays: ArrayRecord, run_config, node_config, server_round: int) -> ConfigRecord:
-    """The ``bcfl`` ConfigRecord: wallet, update hash of ``arrays`` and its EIP-712 Update signature."""
+def sign_reply(arrays: ArrayRecord, run_config, node_config, server_round: int, attack=None) -> ConfigRecord:
+    """The ``bcfl`` ConfigRecord: wallet, update hash of ``arrays`` and its EIP-712 Update signature.
+
+    ``attack``: SIMULATION ONLY — an attack whose ``signing_key()`` returns a key signs in place of the
+    wallet (``bad_signature``), so the ServerApp's signature check can be exercised with real replies.
+    """
     from training.client import wallet as wallet_mod
 
     key_path = str(node_config.get("key-path", "") or "")
@@ -94,6 +103,11 @@ def sign_reply(arrays: ArrayRecord, run_config, node_config, server_round: int) 
         raise ValueError("this run needs signed updates but the node config has no key-path")
     password_env = str(node_config.get("key-password-env", "") or wallet_mod.PASSWORD_ENV)
     wallet = wallet_mod.load_wallet(key_path, password_env=password_env)
+    forged_key = attack.signing_key() if attack is not None else None
+    if forged_key:  # simulated malicious participant only
+        from eth_account import Account
+
+        wallet = wallet_mod.Wallet(Account.from_key(forged_key).address, forged_key)
     update_hash = "0x" + zoo.weights_hash(arrays.to_numpy_ndarrays())
     signature = wallet_mod.sign_update(
         wallet,

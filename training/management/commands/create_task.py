@@ -1,0 +1,113 @@
+"""``manage.py create_task``: create a task on a bundled dataset and register it on chain (demo / dev only).
+
+What a creator does in the browser (form, then MetaMask sends ``createTask`` with the reward), from the
+command line: the validation set is the bundled dataset's test split, the data spec is read from it, the
+creator is the wallet of an anvil dev key (``--dev-key N``, chain id 31337 only) or of a key file
+(``--key-file``: plain hex or keystore JSON with the password in ``$BCFL_KEY_PASSWORD``). The creator's
+transaction is signed and sent here, then confirmed exactly as the site confirms a browser's.
+"""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.management.base import BaseCommand, CommandError
+
+from training import datasets
+
+
+class Command(BaseCommand):
+    help = "Create a task on a bundled dataset and register it on chain with a creator key (demo/dev)."
+
+    def add_arguments(self, parser):
+        who = parser.add_mutually_exclusive_group()
+        who.add_argument("--dev-key", type=int, default=None,
+                         help="index 1-9 of anvil's dev accounts (chain id 31337 only; #0 is the platform signer)")  # fmt: skip
+        who.add_argument("--key-file", default=None, help="the creator's key file (hex or keystore JSON)")
+        parser.add_argument("--dataset", default="digits", choices=datasets.BUNDLED_DATASETS)
+        parser.add_argument("--title", default=None)
+        parser.add_argument("--rounds", type=int, default=3)
+        parser.add_argument("--min-participants", type=int, default=4)
+        parser.add_argument("--max-participants", type=int, default=None, help="default: the minimum")
+        parser.add_argument("--model", default="mlp")
+        parser.add_argument("--lr", type=float, default=0.05)
+        parser.add_argument("--local-epochs", type=int, default=2)
+        parser.add_argument("--batch-size", type=int, default=32)
+        parser.add_argument("--min-samples", type=int, default=10, help="minimum examples per participant")
+        parser.add_argument("--aggregation", default="fedavg")
+        parser.add_argument("--reward-eth", type=Decimal, default=Decimal("0.1"))
+        parser.add_argument("--creator-share-percent", type=int, default=5)
+
+    def handle(self, *args, **o):
+        from eth_account import Account
+
+        from bcfl_site.siwe.services import user_get_or_create_for_address
+        from contracts import chain
+        from contracts.devkeys import ANVIL_CHAIN_ID, ANVIL_DEV_KEYS
+        from tasks.services import task_create, task_create_call, task_registration_confirm
+
+        if o["key_file"]:
+            from training.client.wallet import KeyFileError, load_wallet
+
+            try:
+                key = load_wallet(o["key_file"]).private_key
+            except (KeyFileError, OSError) as exc:
+                raise CommandError(f"Cannot read the key file: {exc}") from exc
+        else:
+            index = 1 if o["dev_key"] is None else o["dev_key"]
+            if int(settings.CHAIN_ID) != ANVIL_CHAIN_ID:
+                raise CommandError(f"anvil dev keys are for chain id {ANVIL_CHAIN_ID} only; use --key-file.")
+            if not 1 <= index < len(ANVIL_DEV_KEYS):
+                raise CommandError(
+                    f"--dev-key must be 1-{len(ANVIL_DEV_KEYS) - 1} (#0 is the platform's signer; sharing it "
+                    "would break the ledger's nonce sequence)."
+                )
+            key = ANVIL_DEV_KEYS[index]
+        address = Account.from_key(key).address
+        ds = datasets.load_dataset(o["dataset"])
+        buf = io.BytesIO()
+        np.savez(buf, x=ds.x_test, y=ds.y_test)
+        summary = {**datasets.data_summary(ds.x_test, ds.y_test), "dataset": o["dataset"]}
+        creator = user_get_or_create_for_address(address=address)
+        try:
+            task = task_create(
+                creator=creator, title=o["title"] or f"{o['dataset']} demo ({o['rounds']} rounds)",
+                model_kind=o["model"], learning_rate=o["lr"], local_epochs=o["local_epochs"],
+                batch_size=o["batch_size"], feature_shape=[int(d) for d in ds.x_test.shape[1:]],
+                label_set=sorted(int(v) for v in np.unique(ds.y_test)),
+                min_samples_per_participant=o["min_samples"], rounds=o["rounds"],
+                min_participants=o["min_participants"],
+                max_participants=o["max_participants"] or o["min_participants"],
+                aggregation_rule=o["aggregation"], reward_wei=int(o["reward_eth"] * 10**18),
+                creator_share_bps=int(o["creator_share_percent"]) * 100,
+                validation_file=ContentFile(buf.getvalue(), name=f"{o['dataset']}-validation.npz"),
+                validation_summary=summary,
+            )  # fmt: skip
+        except Exception as exc:  # ValidationError / TaskStateError: the message says what is wrong
+            raise CommandError(f"The task was refused: {exc}") from exc
+        self.stdout.write(f"Task {task.pk} created by {address}; sending createTask ({o['reward_eth']} ETH)…")
+        call = task_create_call(task=task)
+        tx = {"to": call["to"], "data": call["data"], "value": int(call["value"], 16), "from": address}
+        try:
+            full = {**tx, **chain.fee_fields(), "gas": chain.estimate_gas(tx),
+                    "nonce": chain.pending_nonce(address), "chainId": int(settings.CHAIN_ID)}  # fmt: skip
+            raw, tx_hash = chain.sign(full, key)
+            chain.broadcast(raw, tx_hash)
+            chain.wait_for_receipt(tx_hash, timeout=60)
+            task = task_registration_confirm(task=task, tx_hash=tx_hash, by=creator)
+        except Exception as exc:  # noqa: BLE001 - chain errors of every kind end the command with the reason
+            raise CommandError(f"Registering task {task.pk} on chain failed: {exc}") from exc
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Task {task.pk} is {task.status} (on chain as #{task.chain_task_id}, tx {tx_hash}); "
+                f"{task.min_participants} participant(s) start training."
+            )
+        )
+        self.stdout.write(
+            f"Next: python manage.py simulate_participants --task {task.pk} "
+            f"--honest {max(1, task.min_participants - 1)} --malicious 1 --attack nan"
+        )
