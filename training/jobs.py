@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-FOLLOW_SLICE_SECONDS = 60.0  # one delivery follows this long, then re-enqueues itself
+FOLLOW_SLICE_SECONDS = 10.0  # short slices: node registrations and other tasks interleave on the worker
 FOLLOW_POLL_SECONDS = 2.0
 
 

@@ -50,7 +50,10 @@ def superlink():
     from training.superlink import SuperLink
 
     return SuperLink(
-        var_dir=Path(settings.VAR_DIR), address=settings.SUPERLINK_ADDRESS, flwr_home=Path(settings.FLWR_HOME)
+        var_dir=Path(settings.VAR_DIR),
+        address=settings.SUPERLINK_ADDRESS,
+        flwr_home=Path(settings.FLWR_HOME),
+        cert_hosts=tuple(settings.SUPERLINK_CERT_HOSTS),
     )
 
 

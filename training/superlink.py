@@ -34,6 +34,7 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 APP_DIR = REPO_DIR / "training" / "flower_app"
 DEFAULT_ADDRESS = "127.0.0.1:9093"
 CONNECTION = "bcfl"
+DEFAULT_CERT_HOSTS = ("127.0.0.1", "localhost")
 BIN_DIR = Path(sys.executable).parent
 
 
@@ -92,10 +93,13 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.
 # --- certificates and keys ----------------------------------------------------------------------
 
 
-def ensure_certs(
-    certs_dir: str | Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
-) -> dict[str, Path]:
-    """Create the platform CA and a server certificate (SANs ``hosts``) once; reuse afterwards."""
+def ensure_certs(certs_dir: str | Path, hosts: tuple[str, ...] = DEFAULT_CERT_HOSTS) -> dict[str, Path]:
+    """Create the platform CA and a server certificate (SANs ``hosts``) once; reuse afterwards.
+
+    When the existing server certificate does not name every host in ``hosts`` (e.g. the platform's public
+    hostname was added to ``SUPERLINK_CERT_HOSTS``), a new server certificate is issued by the SAME CA, so the
+    ``ca.crt`` participants already have stays valid.
+    """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -108,7 +112,8 @@ def ensure_certs(
         "server_cert": certs_dir / "server.pem",
         "server_key": certs_dir / "server.key",
     }
-    if all(p.exists() for p in paths.values()):
+    have_all = all(p.exists() for p in paths.values())
+    if have_all and set(hosts) <= _cert_hosts(paths["server_cert"]):
         return paths
     certs_dir.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
@@ -121,8 +126,50 @@ def ensure_certs(
         with os.fdopen(fd, "wb") as f:
             f.write(pem)
 
-    ca_key = ec.generate_private_key(ec.SECP384R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "BCFL platform CA")])
+    if have_all:  # keep the CA: participants trust it already
+        ca_key = serialization.load_pem_private_key(paths["ca_key"].read_bytes(), password=None)
+        ca_cert = x509.load_pem_x509_certificate(paths["ca_cert"].read_bytes())
+        ca_name = ca_cert.subject
+    else:
+        ca_key, ca_cert = _new_ca(ca_name, now)
+    server_key = ec.generate_private_key(ec.SECP384R1())
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "BCFL SuperLink")]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=825))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA384())
+    )
+    if not have_all:
+        write_key(ca_key, paths["ca_key"])
+        paths["ca_cert"].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    write_key(server_key, paths["server_key"])
+    paths["server_cert"].write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    return paths
+
+
+def _new_ca(ca_name, now):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca_key = ec.generate_private_key(ec.SECP384R1())
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -149,34 +196,21 @@ def ensure_certs(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA384())
     )
-    server_key = ec.generate_private_key(ec.SECP384R1())
-    sans: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "BCFL SuperLink")]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=825))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA384())
-    )
-    write_key(ca_key, paths["ca_key"])
-    write_key(server_key, paths["server_key"])
-    paths["ca_cert"].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths["server_cert"].write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    return paths
+    return ca_key, ca_cert
+
+
+def _cert_hosts(path: Path) -> set[str]:
+    """The DNS names and IP addresses a certificate's subjectAltName covers."""
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return set(san.get_values_for_type(x509.DNSName)) | {
+        str(ip) for ip in san.get_values_for_type(x509.IPAddress)
+    }
 
 
 def generate_node_key(path: str | Path) -> tuple[Path, Path]:
@@ -243,6 +277,7 @@ class SuperLink:
     address: str = DEFAULT_ADDRESS
     flwr_home: Path | None = None
     connection: str = CONNECTION
+    cert_hosts: tuple[str, ...] = DEFAULT_CERT_HOSTS
     proc: subprocess.Popen | None = None
 
     def __post_init__(self) -> None:
@@ -255,7 +290,7 @@ class SuperLink:
 
     @property
     def certs(self) -> dict[str, Path]:
-        return ensure_certs(self.state_dir / "certs")
+        return ensure_certs(self.state_dir / "certs", tuple(self.cert_hosts))
 
     @property
     def host(self) -> str:
@@ -518,10 +553,18 @@ def _last_json(text: str) -> dict[str, Any] | None:
 
 
 def run_forever(
-    var_dir: str | Path, address: str = DEFAULT_ADDRESS, flwr_home: str | Path | None = None
+    var_dir: str | Path,
+    address: str = DEFAULT_ADDRESS,
+    flwr_home: str | Path | None = None,
+    cert_hosts: tuple[str, ...] = DEFAULT_CERT_HOSTS,
 ) -> int:
     """Start the SuperLink and block until SIGTERM/SIGINT, then stop it. Returns its exit code."""
-    link = SuperLink(var_dir=Path(var_dir), address=address, flwr_home=Path(flwr_home) if flwr_home else None)
+    link = SuperLink(
+        var_dir=Path(var_dir),
+        address=address,
+        flwr_home=Path(flwr_home) if flwr_home else None,
+        cert_hosts=tuple(cert_hosts),
+    )
     stopping = False
 
     def _handle(signum, frame):

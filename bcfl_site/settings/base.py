@@ -191,7 +191,13 @@ CHAIN_INDEX_MAX_BLOCKS = env_int("CHAIN_INDEX_MAX_BLOCKS", 2000)
 
 # --- Flower ---------------------------------------------------------------------------------------
 SUPERLINK_ADDRESS = env_str("SUPERLINK_ADDRESS", "127.0.0.1:9093")
+# Names participants use to reach the SuperLink; its TLS server certificate covers all of them (reissued by
+# the same platform CA when this list grows). E.g. "127.0.0.1,localhost,fl.example.org,203.0.113.7".
+SUPERLINK_CERT_HOSTS = tuple(env_list("SUPERLINK_CERT_HOSTS", ["127.0.0.1", "localhost"]))
 FLWR_HOME = Path(env_str("FLWR_HOME", str(VAR_DIR / "flwr")))
+TRAINING_ROUND_TIMEOUT = float(env_int("TRAINING_ROUND_TIMEOUT", 600))  # seconds a round waits for replies
+TRAINING_HEARTBEAT_TIMEOUT = float(env_int("TRAINING_HEARTBEAT_TIMEOUT", 60))  # silent ServerApp → resume
+TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3)  # Flower runs per task before it fails
 
 LOGGING = {
     "version": 1,

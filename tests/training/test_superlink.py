@@ -23,6 +23,24 @@ def test_certs_are_created_once_with_localhost_sans(tmp_path):
     assert oct(paths["ca_key"].stat().st_mode & 0o777) == "0o600"
 
 
+def test_adding_a_public_hostname_reissues_the_server_cert_from_the_same_ca(tmp_path):
+    # given: certificates for localhost only, and the CA a participant already copied
+    first = sl.ensure_certs(tmp_path / "certs")
+    ca_before = first["ca_cert"].read_bytes()
+    # when: the platform gets a public name and address
+    paths = sl.ensure_certs(tmp_path / "certs", ("127.0.0.1", "localhost", "fl.example.org", "203.0.113.7"))
+    # then: a new server certificate naming them, issued by the unchanged CA
+    assert paths["ca_cert"].read_bytes() == ca_before
+    cert = x509.load_pem_x509_certificate(paths["server_cert"].read_bytes())
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_before))
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "fl.example.org" in sans.get_values_for_type(x509.DNSName)
+    assert "203.0.113.7" in [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+    # and: asking again for a subset changes nothing
+    again = sl.ensure_certs(tmp_path / "certs", ("localhost",))
+    assert again["server_cert"].read_bytes() == paths["server_cert"].read_bytes()
+
+
 def test_node_key_is_p384_openssh(tmp_path):
     private, public = sl.generate_node_key(tmp_path / "node")
     key = serialization.load_ssh_private_key(private.read_bytes(), password=None)

@@ -19,6 +19,7 @@ class Command(BaseCommand):
             var_dir=Path(settings.VAR_DIR),
             address=options["address"],
             flwr_home=Path(settings.FLWR_HOME),
+            cert_hosts=tuple(settings.SUPERLINK_CERT_HOSTS),
         )
         if code:
             raise SystemExit(code)
