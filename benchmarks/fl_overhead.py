@@ -63,7 +63,7 @@ def run_plain(nodes: int, rounds: int) -> dict:
     env = sl.process_env(home)
     link = subprocess.Popen(  # noqa: S603
         [sl.flower_bin("flower-superlink"), "--insecure", "--disable-runtime-dependency-installation",
-         "--host", "127.0.0.1", "--port", str(port), "--database", str(work / "superlink.db")],
+         "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=open(work / "superlink.log", "w"), start_new_session=True,  # noqa: SIM115
     )  # fmt: skip
     handles = []
