@@ -488,9 +488,13 @@ def round_ingest(*, run: Run, line: dict) -> Round | None:
             record=line,
         )
         updates = []
+        seen: set[int] = set()
         for u in line.get("updates", []):
             node_id = int(u["node_id"])
             participation = nodes.get(node_id)
+            if node_id in seen:  # one record per node and round; the full line stays in `rnd.record`
+                continue
+            seen.add(node_id)
             # The wallet comes from the platform's own node map, never from the record alone.
             wallet = participation.wallet if participation is not None else ""
             accepted = bool(u["accepted"]) and participation is not None

@@ -117,3 +117,21 @@ def test_checkpoint_round_trip_checks_weights_hash(tmp_path, global_record):
     assert zoo.weights_hash(loaded) == zoo.weights_hash(arrays)
     with pytest.raises(ValueError, match="weights hash"):
         sa.load_checkpoint(tmp_path / "c.safetensors", keys, "0" * 64)
+
+
+def test_a_node_that_did_not_answer_is_recorded_against_that_node(global_record):
+    # given: both participants were asked; the SuperLink answers for BOB's node (gone) with an error reply
+    from flwr.app import Error
+
+    strategy = sa.ValidatingFedAvg(signing=CTX, min_available_nodes=1)
+    strategy._global = global_record
+    strategy._train_sampled = [1, 2]
+    meta = Metadata(run_id=1, message_id="", src_node_id=sa.SUPERLINK_NODE_ID, dst_node_id=sa.SUPERLINK_NODE_ID,
+                    reply_to_message_id="i2", group_id="3", created_at=time.time(), ttl=3600,
+                    message_type=MessageType.TRAIN)  # fmt: skip
+    gone = make_message(metadata=meta, error=Error(code=3, reason="Node unavailable"))
+    # when
+    kept, accepted, rejected = strategy.screen([reply(global_record, 1, signer=ALICE), gone], 3)
+    # then: ALICE counts; BOB's node gets one rejected record with the reason, nothing for the SuperLink itself
+    assert [u.node_id for u in accepted] == [1]
+    assert [(u.node_id, u.wallet, u.reason) for u in rejected] == [(2, BOB.address, "no reply: Node unavailable")]

@@ -258,3 +258,19 @@ def test_unknown_node_in_record_gets_no_leaf(var_dir, link):
     stranger = Update.objects.get(node_id=555)
     assert not stranger.accepted and stranger.leaf == "" and stranger.wallet == ""
     assert Round.objects.get(task=task).accepted_count == 1
+
+
+def test_a_node_recorded_twice_in_a_round_is_stored_once(var_dir, link):
+    # given: a record line (e.g. from an older ServerApp) naming the same node twice
+    task, _ = training_task(var_dir)
+    run = started(task, link)
+    write_round(
+        services.Path(run.run_config["records-path"]), task, 1,
+        [(10, account(0), True), (1, account(7), False), (1, account(8), False)],
+    )  # fmt: skip
+    # when
+    services.run_ingest(run=run)
+    # then: the round is stored (not stuck on the unique constraint), one row per node
+    rnd = Round.objects.get(task=task, number=1)
+    assert sorted(Update.objects.filter(round=rnd).values_list("node_id", flat=True)) == ["1", "10"]
+    assert rnd.accepted_count == 1 and rnd.commit_tx is not None

@@ -61,6 +61,7 @@ PLATFORM_DEFAULTS: dict[str, Any] = {
 }
 
 REASON_UNKNOWN_NODE = "unknown node"
+SUPERLINK_NODE_ID = 1  # flwr.common.constant.SUPERLINK_NODE_ID: the sender of replies the SuperLink makes up
 REASON_MISSING_SIGNATURE = "missing signature"
 REASON_HASH_MISMATCH = "update hash mismatch"
 REASON_BAD_SIGNATURE = "bad signature"
@@ -346,6 +347,11 @@ def _hook_takes_info(hook: RoundHook) -> bool:
         return False
 
 
+def _from_superlink(msg: Message) -> bool:
+    """An error reply the SuperLink made up for a node that did not answer (node id 1 is reserved for it)."""
+    return int(msg.metadata.src_node_id) == SUPERLINK_NODE_ID and msg.has_error()
+
+
 class ValidatingFedAvg(FedAvg):
     """FedAvg that validates each reply, reports each round to a hook, then averages the rest."""
 
@@ -414,6 +420,7 @@ class ValidatingFedAvg(FedAvg):
         if self.fraction_train == 0.0:
             return []
         node_ids = self._sample(grid, self.fraction_train, self.min_train_nodes)
+        self._train_sampled = list(node_ids)  # who was asked: a missing reply is attributed to its node
         config["server-round"] = task_round
         record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
         return self._construct_messages(record, node_ids, MessageType.TRAIN)
@@ -444,8 +451,20 @@ class ValidatingFedAvg(FedAvg):
         accepted: list[UpdateRecord] = []
         rejected: list[UpdateRecord] = []
         signing = self.signing
+        replies = list(replies)
+        # The SuperLink answers for a node that went away (node unavailable, reply expired) with an error
+        # reply from its own node id; attribute those to the sampled nodes that did not answer themselves.
+        superlink_errors = [m for m in replies if _from_superlink(m)]
+        answered = {int(m.metadata.src_node_id) for m in replies if not _from_superlink(m)}
+        silent = [n for n in getattr(self, "_train_sampled", []) if n not in answered]
+        for index, node_id in enumerate(silent):
+            why = superlink_errors[index].error.reason if index < len(superlink_errors) else "timed out"
+            wallet = signing.participants.get(node_id, "") if signing else ""
+            rejected.append(UpdateRecord(node_id, None, 0, None, False, f"no reply: {why}", wallet=wallet))
         for msg in replies:
             node_id = int(msg.metadata.src_node_id)
+            if _from_superlink(msg):
+                continue  # accounted for above
             wallet = signing.participants.get(node_id, "") if signing else ""
             if signing is not None and not wallet:
                 rejected.append(UpdateRecord(node_id, None, 0, None, False, REASON_UNKNOWN_NODE))
