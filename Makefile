@@ -28,10 +28,12 @@ demo: setup var
 	DJANGO_SETTINGS_MODULE=bcfl_site.settings.local $(PY) manage.py migrate --noinput
 	DJANGO_SETTINGS_MODULE=bcfl_site.settings.local $(VENV)/bin/honcho -f Procfile start
 
-## The whole test suite (DATABASE_URL selects PostgreSQL; SQLite otherwise).
+## The whole test suite (DATABASE_URL selects PostgreSQL; SQLite otherwise): fast tests on 2 workers,
+## then the slow end-to-end tests one at a time (each runs many processes of its own).
 test: setup
 	$(PY) contracts/compile.py --check
-	$(PY) -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider
+	$(PY) -m pytest -q -n 2 -p no:cacheprovider -m "not slow"
+	$(PY) -m pytest -q -p no:cacheprovider -m slow
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
