@@ -176,6 +176,25 @@ def node_register(*, registration_id: int, link=None) -> NodeRegistration:
     return reg
 
 
+def nodes_reregister_all(*, link) -> int:
+    """After a SuperLink (re)start with fresh state: register every registered, unbanned node key again.
+
+    Flower assigns new node ids; the rows are updated, so the next run's participant map is right. Returns
+    how many keys were registered.
+    """
+    from tasks.services import identity_active_ban
+
+    count = 0
+    for reg in NodeRegistration.objects.filter(status=NodeRegistration.Status.REGISTERED).order_by("pk"):
+        if identity_active_ban(reg.identity) is not None:
+            continue
+        reg.status, reg.node_id = NodeRegistration.Status.PENDING, None
+        reg.save(update_fields=["status", "node_id", "updated_at"])
+        if node_register(registration_id=reg.pk, link=link).status == NodeRegistration.Status.REGISTERED:
+            count += 1
+    return count
+
+
 def _find_node(link, openssh_key: str, wallet: str) -> int | None:
     """The node id the SuperLink holds for this key (or, failing a key column, this wallet's name)."""
     body = openssh_key.split()[1] if len(openssh_key.split()) > 1 else openssh_key

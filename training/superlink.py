@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,6 +278,11 @@ class SuperLink:
     flwr_home: Path | None = None
     connection: str = CONNECTION
     cert_hosts: tuple[str, ...] = DEFAULT_CERT_HOSTS
+    # SuperLink state (nodes, runs, messages). In memory by default: with a state file, flwr 1.42's SQLite
+    # answers "database is locked" (HTTP 500) under ten busy SuperNodes and a reply is lost, stalling the
+    # round until its timeout (seen in benchmarks/fl_overhead.py). The platform re-registers its nodes after
+    # a restart from its own NodeRegistration rows (manage.py run_superlink), so nothing is lost with it.
+    database: str | None = None
     proc: subprocess.Popen | None = None
 
     def __post_init__(self) -> None:
@@ -316,8 +321,7 @@ class SuperLink:
             str(certs["server_key"]),
             "--enable-supernode-auth",
             "--disable-runtime-dependency-installation",
-            "--database",
-            str(self.state_dir / "superlink.db"),
+            *(["--database", str(self.database)] if self.database else []),
             "--host",
             self.host,
             "--port",
@@ -557,8 +561,12 @@ def run_forever(
     address: str = DEFAULT_ADDRESS,
     flwr_home: str | Path | None = None,
     cert_hosts: tuple[str, ...] = DEFAULT_CERT_HOSTS,
+    on_started: Callable[[SuperLink], object] | None = None,
 ) -> int:
-    """Start the SuperLink and block until SIGTERM/SIGINT, then stop it. Returns its exit code."""
+    """Start the SuperLink and block until SIGTERM/SIGINT, then stop it. Returns its exit code.
+
+    ``on_started(link)`` runs once the SuperLink answers (the platform re-registers its nodes there).
+    """
     link = SuperLink(
         var_dir=Path(var_dir),
         address=address,
@@ -575,6 +583,8 @@ def run_forever(
     old = {s: signal.signal(s, _handle) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         link.start()
+        if on_started is not None:
+            on_started(link)
         print(
             f"SuperLink listening on {address} (FLWR_HOME={link.flwr_home}, connection '{link.connection}')",
             flush=True,

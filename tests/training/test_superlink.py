@@ -69,7 +69,9 @@ def test_superlink_command_line(tmp_path):
     link = sl.SuperLink(var_dir=tmp_path, address="127.0.0.1:9999")
     cmd = link.command()
     assert "--enable-supernode-auth" in cmd and "--disable-runtime-dependency-installation" in cmd
-    assert cmd[cmd.index("--database") + 1] == str(tmp_path / "flwr" / "superlink.db")
+    assert "--database" not in cmd  # state in memory: the platform re-registers nodes after a restart
+    persistent = sl.SuperLink(var_dir=tmp_path, address="127.0.0.1:9999", database="/x/s.db").command()
+    assert persistent[persistent.index("--database") + 1] == "/x/s.db"
     assert cmd[cmd.index("--port") + 1] == "9999" and "--insecure" not in cmd
     assert link.flwr_home == tmp_path / "flwr" and sl.DEFAULT_ADDRESS == "127.0.0.1:9093"
 

@@ -274,3 +274,23 @@ def test_a_node_recorded_twice_in_a_round_is_stored_once(var_dir, link):
     rnd = Round.objects.get(task=task, number=1)
     assert sorted(Update.objects.filter(round=rnd).values_list("node_id", flat=True)) == ["1", "10"]
     assert rnd.accepted_count == 1 and rnd.commit_tx is not None
+
+
+def test_superlink_restart_reregisters_nodes_with_new_ids(var_dir, enqueued):
+    from tests.training_platform.conftest import FakeSuperLink
+
+    # given: a registered node on a SuperLink that then restarts with empty state
+    task = TaskFactory(min_participants=2, status=S.RECRUITING)
+    reg = services.node_registration_request(participation=participate(task, account(1)))
+    services.node_register(registration_id=reg.pk, link=FakeSuperLink())
+    reg.refresh_from_db()
+    old_id = reg.node_id
+    fresh = FakeSuperLink()
+    fresh.next_node = 500
+    # when
+    count = services.nodes_reregister_all(link=fresh)
+    # then: registered again, under the new node id
+    reg.refresh_from_db()
+    assert count == 1 and reg.status == NodeRegistration.Status.REGISTERED
+    assert reg.node_id == "501" != old_id
+    assert [n["name"] for n in fresh.nodes.values()] == [reg.wallet]
