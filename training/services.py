@@ -594,6 +594,18 @@ def heartbeat_age(run: Run, now: float | None = None) -> float | None:
     return now - run.started_at.timestamp()
 
 
+_STATUS_CHECKED: dict[int, float] = {}
+
+
+def _status_due(run_pk: int) -> bool:
+    """True at most once per TRAINING_STATUS_POLL_SECONDS per run (and on a process's first look)."""
+    now = time.monotonic()
+    if now - _STATUS_CHECKED.get(run_pk, -1e9) < float(_setting("TRAINING_STATUS_POLL_SECONDS", 30.0)):
+        return False
+    _STATUS_CHECKED[run_pk] = now
+    return True
+
+
 def training_run_follow_step(*, run_id: int, link=None) -> str:
     """One look at a run: ingest new rounds, then act on its Flower status. Idempotent.
 
@@ -619,6 +631,13 @@ def training_run_follow_step(*, run_id: int, link=None) -> str:
     if run.status == Run.Status.RUNNING:
         from training.superlink import FlowerError
 
+        # Asking Flower costs a `flwr ls` process (seconds of CPU, taken from training): ask only when the
+        # ServerApp's heartbeat is stale, when every round is in, or every TRAINING_STATUS_POLL_SECONDS.
+        age = heartbeat_age(run)
+        limit = float(_setting("TRAINING_HEARTBEAT_TIMEOUT", 60.0))
+        stale = age is not None and age > limit
+        if not (stale or rounds_done >= task.rounds or _status_due(run.pk)):
+            return "running"
         try:
             status = link.run_status(int(run.flower_run_id))
         except FlowerError as exc:  # SuperLink restarting: look again later
@@ -636,9 +655,7 @@ def training_run_follow_step(*, run_id: int, link=None) -> str:
                 run.error = f"Flower run ended {status} after round {rounds_done} of {task.rounds}"
             run.save(update_fields=["status", "finished_at", "error", "updated_at"])
         else:
-            age = heartbeat_age(run)
-            limit = float(_setting("TRAINING_HEARTBEAT_TIMEOUT", 60.0))
-            if age is not None and age > limit:
+            if stale:
                 logger.warning("run %s: ServerApp heartbeat %.0fs old; stopping and resuming", run.pk, age)
                 try:
                     link.stop_run(int(run.flower_run_id))

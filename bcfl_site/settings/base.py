@@ -198,6 +198,9 @@ FLWR_HOME = Path(env_str("FLWR_HOME", str(VAR_DIR / "flwr")))
 TRAINING_ROUND_TIMEOUT = float(env_int("TRAINING_ROUND_TIMEOUT", 600))  # seconds a round waits for replies
 TRAINING_HEARTBEAT_TIMEOUT = float(env_int("TRAINING_HEARTBEAT_TIMEOUT", 60))  # silent ServerApp → resume
 TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3)  # Flower runs per task before it fails
+# The follower reads round records and the ServerApp heartbeat from files every 2 s; it asks Flower for the
+# run's status (a `flwr ls` process, seconds of CPU) only this often, or when the heartbeat is stale.
+TRAINING_STATUS_POLL_SECONDS = float(env_int("TRAINING_STATUS_POLL_SECONDS", 30))
 
 LOGGING = {
     "version": 1,

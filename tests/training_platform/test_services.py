@@ -294,3 +294,25 @@ def test_superlink_restart_reregisters_nodes_with_new_ids(var_dir, enqueued):
     assert count == 1 and reg.status == NodeRegistration.Status.REGISTERED
     assert reg.node_id == "501" != old_id
     assert [n["name"] for n in fresh.nodes.values()] == [reg.wallet]
+
+
+def test_follower_asks_flower_for_status_only_when_needed(var_dir, link, settings, monkeypatch):
+    # given: a running run with a fresh ServerApp heartbeat and rounds still to come
+    settings.TRAINING_STATUS_POLL_SECONDS = 3600
+    task, _ = training_task(var_dir)
+    run = started(task, link)
+    hb = services.Path(run.run_config["heartbeat-path"])
+    hb.parent.mkdir(parents=True, exist_ok=True)
+    hb.write_text("0")
+    calls = []
+    real = link.run_status
+    monkeypatch.setattr(link, "run_status", lambda rid: calls.append(rid) or real(rid))
+    # when: the follower looks five times
+    for _ in range(5):
+        assert services.training_run_follow_step(run_id=run.pk, link=link) == "running"
+    # then: one `flwr ls` (the first look), not one per look
+    assert len(calls) == 1
+    # and: a stale heartbeat makes it ask again at once
+    os.utime(hb, (time.time() - 600, time.time() - 600))
+    services.training_run_follow_step(run_id=run.pk, link=link)
+    assert len(calls) == 2
