@@ -8,51 +8,22 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings as dj_settings
 
 from contracts.chain import ETH_TRANSFER
 from contracts.models import ChainTx
 from contracts.services import chain_tx_enqueue
+from tests.workers import celery_producer_on, test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = "redis://127.0.0.1:6379/15"
 
 
-def _database_url() -> str:
-    db = dj_settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    auth = quote(db["USER"] or "")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"])
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def redis_broker():
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(BROKER)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    client.flushdb()
-    from bcfl_site.celery import app
-
-    keys = ("broker_url", "broker_read_url", "broker_write_url", "result_backend")
-    saved = {k: app.conf[k] for k in keys}
-    app.conf.update(dict.fromkeys(keys, BROKER))
-    app._pool = None  # the producer pool must connect to db 15
-    app.amqp._producer_pool = None
-    assert app.connection_for_write().as_uri() == BROKER
-    yield client
-    app.conf.update(saved)
-    app._pool = None
-    app.amqp._producer_pool = None
-    client.flushdb()
+    with celery_producer_on(BROKER) as client:
+        yield client
 
 
 @pytest.mark.slow
@@ -62,7 +33,7 @@ def test_celery_worker_confirms_an_enqueued_transaction(chain_settings, anvil, r
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bcfl_site.settings.test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": test_database_url(),
         "CELERY_BROKER_URL": BROKER,
         "CELERY_RESULT_BACKEND": BROKER,
         "REDIS_URL": BROKER,

@@ -18,14 +18,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings as dj_settings
 from django.core.management import call_command
 from eth_account import Account
 
 from tests.anvil import DEV_KEYS, Anvil
+from tests.workers import celery_producer_on, test_database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -35,38 +34,11 @@ ROUNDS, HONEST, MALICIOUS = 3, 3, 1
 DEADLINE_S = 360
 
 
-def _database_url() -> str:
-    db = dj_settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    auth = quote(db["USER"] or "")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"])
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def redis_broker():
     """This process's Celery producer (the live_server's joins enqueue jobs) sends to Redis db 14."""
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(BROKER)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    client.flushdb()
-    from bcfl_site.celery import app
-
-    keys = ("broker_url", "broker_read_url", "broker_write_url", "result_backend")
-    saved = {k: app.conf[k] for k in keys}
-    app.conf.update(dict.fromkeys(keys, BROKER))
-    app._pool = None
-    app.amqp._producer_pool = None
-    yield client
-    app.conf.update(saved)
-    app._pool = None
-    app.amqp._producer_pool = None
-    client.flushdb()
+    with celery_producer_on(BROKER) as client:
+        yield client
 
 
 class Procs:
@@ -151,7 +123,7 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bcfl_site.settings.test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": test_database_url(),
         "CELERY_BROKER_URL": BROKER,
         "CELERY_RESULT_BACKEND": BROKER,
         "REDIS_URL": BROKER,

@@ -1,0 +1,57 @@
+"""Helpers for tests that run real Celery worker subprocesses against the pytest test database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings as dj_settings
+
+
+def test_database_url() -> str:
+    """DATABASE_URL of the test database pytest-django created, for worker subprocesses."""
+    db = dj_settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db["USER"] or "")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"])
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test
+
+
+@contextmanager
+def celery_producer_on(broker_url: str) -> Iterator:
+    """Point this process's Celery producer at `broker_url` (a Redis db of its own), flushed before and after.
+
+    Skips when Redis is not running, except in CI, where .ci/run starts it and its absence is a failure.
+    """
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(broker_url)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    client.flushdb()
+    from bcfl_site.celery import app
+
+    keys = ("broker_url", "broker_read_url", "broker_write_url", "result_backend")
+    saved = {k: app.conf[k] for k in keys}
+    app.conf.update(dict.fromkeys(keys, broker_url))
+    app._pool = None  # the producer pool must reconnect to the new URL
+    app.amqp._producer_pool = None
+    assert app.connection_for_write().as_uri() == broker_url
+    try:
+        yield client
+    finally:
+        app.conf.update(saved)
+        app._pool = None
+        app.amqp._producer_pool = None
+        client.flushdb()
