@@ -31,6 +31,9 @@ from training.superlink import flower_bin, format_config, free_port, process_env
 REPO_DIR = Path(__file__).resolve().parent.parent.parent
 BIN_DIR = Path(sys.executable).parent
 ISOLATION_MODES = ("warm", "subprocess")
+# Third-party modules the ClientApp needs beyond torch/flwr (signing updates: ≈0.7 CPU-s per child when not
+# preloaded). Never the app's own code: the launcher refuses that (see launcher.py).
+DEFAULT_PRELOAD = ("eth_account", "eth_utils")
 
 
 # Shared with the platform side (training.superlink is importable without Django, torch or flwr).
@@ -137,7 +140,7 @@ def launcher_command(
     parent_pid: int,
     *,
     stats_path: str | Path | None = None,
-    preload: Sequence[str] = (),
+    preload: Sequence[str] = DEFAULT_PRELOAD,
     python: str | None = None,
 ) -> list[str]:
     """The warm launcher's command line: the flags ``flower-supernode`` would give ``flower-superexec``."""
@@ -170,7 +173,7 @@ def start_supernode(
     log_path: str | Path | None = None,
     launcher_log_path: str | Path | None = None,
     stats_path: str | Path | None = None,
-    preload: Sequence[str] = (),
+    preload: Sequence[str] = DEFAULT_PRELOAD,
     extra_env: Mapping[str, str] | None = None,
     max_retries: int | None = None,
     timeout: float = 60.0,
@@ -240,7 +243,7 @@ def start_supernodes(
     workdir: str | Path | None = None,
     flwr_home: str | Path | None = None,
     extra_env: Mapping[str, str] | None = None,
-    preload: Sequence[str] = (),
+    preload: Sequence[str] = DEFAULT_PRELOAD,
 ) -> list[SuperNodeHandle]:
     """Start ``n`` SuperNodes with the same isolation mode (for benchmarks and tests).
 
