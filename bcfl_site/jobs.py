@@ -1,13 +1,14 @@
 """Housekeeping jobs: worker heartbeats per queue, so the home page and /healthz can show worker status."""
 
 from celery import shared_task
-from django.conf import settings
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def heartbeat() -> None:
     """Fan a ping out to every queue; whichever worker serves the queue records it."""
-    for queue in ("default", "chain", "training"):
+    from bcfl_site.selectors import QUEUES
+
+    for queue in QUEUES:
         heartbeat_record.apply_async(args=[queue], queue=queue, expires=30)
 
 
@@ -17,5 +18,3 @@ def heartbeat_record(queue: str) -> None:
 
     worker_heartbeat_record(queue=queue, hostname=heartbeat_record.request.hostname or "")
 
-
-__all__ = ["heartbeat", "heartbeat_record", "settings"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab  # noqa: F401 - available for beat entries
 from kombu import Queue
 
 from bcfl_site.env import env_bool, env_int, env_list, env_str
