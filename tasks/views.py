@@ -166,22 +166,28 @@ def task_register_abandon(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"ok": True, "status": task.status})
 
 
-@login_required
-@require_POST
-def task_register_confirm(request: HttpRequest, pk: int) -> JsonResponse:
+def _confirm_wallet_tx(request: HttpRequest, pk: int, confirm, success) -> JsonResponse:
+    """The page posts the hash of the transaction the creator's wallet sent; `confirm` checks its receipt."""
     task = _creator_task(request, pk)
     form = TxHashForm(request.POST)
     if not form.is_valid():
         return _json_error(" ".join(form.errors["tx_hash"]))
     try:
-        services.task_registration_confirm(task=task, tx_hash=form.cleaned_data["tx_hash"], by=request.user)
+        confirm(task=task, tx_hash=form.cleaned_data["tx_hash"], by=request.user)
     except (services.ChainConfirmationError, services.TaskStateError) as exc:
         return _json_error(str(exc))
-    messages.success(
-        request, f"Task registered on chain (task id {task.chain_task_id}); it is now recruiting."
-    )
+    messages.success(request, success(task))
     return JsonResponse({"ok": True, "status": task.status, "chain_task_id": task.chain_task_id,
                          "redirect": reverse("tasks:detail", args=[task.pk])})  # fmt: skip
+
+
+@login_required
+@require_POST
+def task_register_confirm(request: HttpRequest, pk: int) -> JsonResponse:
+    return _confirm_wallet_tx(
+        request, pk, services.task_registration_confirm,
+        lambda task: f"Task registered on chain (task id {task.chain_task_id}); it is now recruiting.",
+    )  # fmt: skip
 
 
 @login_required
@@ -217,18 +223,10 @@ def task_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def task_cancel_confirm(request: HttpRequest, pk: int) -> JsonResponse:
-    task = _creator_task(request, pk)
-    form = TxHashForm(request.POST)
-    if not form.is_valid():
-        return _json_error(" ".join(form.errors["tx_hash"]))
-    try:
-        services.task_cancel_confirm(task=task, tx_hash=form.cleaned_data["tx_hash"], by=request.user)
-    except (services.ChainConfirmationError, services.TaskStateError) as exc:
-        return _json_error(str(exc))
-    messages.success(request, "Task cancelled; the reward pool was refunded to your wallet.")
-    return JsonResponse(
-        {"ok": True, "status": task.status, "redirect": reverse("tasks:detail", args=[task.pk])}
-    )
+    return _confirm_wallet_tx(
+        request, pk, services.task_cancel_confirm,
+        lambda task: "Task cancelled; the reward pool was refunded to your wallet.",
+    )  # fmt: skip
 
 
 @login_required
