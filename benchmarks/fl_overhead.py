@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 WORK = Path(tempfile.mkdtemp(prefix="bcfl-fl-overhead-"))
+print(f"work directory: {WORK}", flush=True)
 os.environ.update(
     {
         "DJANGO_SETTINGS_MODULE": "bcfl_site.settings.local",
@@ -109,7 +110,9 @@ def platform_setup():
     call_command("migrate", verbosity=0)
 
 
-def run_platform(nodes: int, rounds: int, isolation: str, anvil_url: str, creator_key: str) -> dict:
+def run_platform(
+    nodes: int, rounds: int, isolation: str, anvil_url: str, creator_key: str, trace_phases: bool = False
+) -> dict:
     """(b)/(c): the platform path, driven in-process (jobs called directly; ledger txs processed in order)."""
     import numpy as np
     from django.conf import settings
@@ -190,6 +193,7 @@ def run_platform(nodes: int, rounds: int, isolation: str, anvil_url: str, creato
             root_certificates=link.certs["ca_cert"], workdir=work / "nodes", flwr_home=work / "node_home",
             node_config=lambda i: {"partition-id": i, "num-partitions": nodes, "dataset": "digits",
                                    "key-path": str(work / "wallets" / f"w{i}.key")},
+            trace_phases=trace_phases,
         )  # fmt: skip
         task.refresh_from_db()
         assert task.status == Task.Status.TRAINING, task.status
@@ -226,6 +230,10 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--modes", default="plain,subprocess,warm")
+    parser.add_argument(
+        "--trace-phases", action="store_true",
+        help="warm mode: log each ClientApp child's steps to <workdir>/warm/nodes/node*.stats.jsonl",
+    )  # fmt: skip
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fl_overhead.json"))
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -253,7 +261,7 @@ def main() -> None:
             else:
                 key = "b_platform_subprocess" if mode == "subprocess" else "c_platform_warm"
                 results[key] = {
-                    **run_platform(args.nodes, args.rounds, mode, anvil.url, DEV_KEYS[6]),
+                    **run_platform(args.nodes, args.rounds, mode, anvil.url, DEV_KEYS[6], args.trace_phases),
                     "load_before": round(load, 1),
                 }
             print(mode, json.dumps(results[list(results)[-1]]), flush=True)

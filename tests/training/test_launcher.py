@@ -246,3 +246,98 @@ def test_supernode_commands_for_both_isolation_modes(tmp_path):
     assert cmd[1:3] == ["-m", "training.client.launcher"]
     assert cmd[cmd.index("--runtime-api-address") + 1] == "127.0.0.1:9100"
     assert cmd[cmd.index("--parent-pid") + 1] == "4242" and "--insecure" in cmd
+
+
+def test_reap_children_reports_each_childs_cpu_seconds():
+    import time
+
+    def spin():
+        end = time.process_time() + 0.2
+        while time.process_time() < end:
+            pass
+        return 0
+
+    pid = L.fork_child(spin)
+    usage: dict[int, float] = {}
+    reaped = []
+    for _ in range(200):
+        reaped += L.reap_children(usage)
+        if any(p == pid for p, _ in reaped):
+            break
+        time.sleep(0.02)
+    assert (pid, 0) in reaped
+    assert 0.15 <= usage[pid] < 5.0
+
+
+CHILD_OPTIMIZER_IMPORTS = """
+import json, os, sys
+from training.client import launcher as L
+L.preload(L.DEFAULT_PRELOAD)
+r, w = os.pipe()
+def body():
+    L.prepare_child()
+    import torch
+    before = set(sys.modules)
+    torch.optim.SGD(torch.nn.Linear(4, 2).parameters(), lr=0.1, momentum=0.9)
+    os.write(w, json.dumps(sorted(m for m in set(sys.modules) - before if m.startswith("torch"))).encode())
+pid = L.fork_child(body)
+os.close(w)
+data = os.read(r, 1 << 20)
+os.waitpid(pid, 0)
+print(data.decode())
+"""
+
+
+def test_default_preload_leaves_nothing_for_a_childs_optimizer_to_import():
+    # torch.optim imports torch._dynamo lazily on the first optimizer (~1.5 CPU-s per ClientApp child,
+    # found with the benchmark's phase trace): the launcher must import it before forking. A fresh
+    # interpreter, since this test process may have imported torch._dynamo already.
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD_OPTIMIZER_IMPORTS], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_trace_phases_logs_each_step_of_run_clientapp(tmp_path):
+    import types
+
+    calls = []
+
+    def get_load_client_app_fn(**kwargs):
+        def load(*args):
+            return lambda **kw: calls.append(("app", kw)) or "reply"
+
+        return load
+
+    module = types.SimpleNamespace(
+        pull_task_input=lambda client: calls.append("pull") or ("msg", "ctx", "run", "fab"),
+        install_from_fab=lambda content, skip_prompt: calls.append("install"),
+        push_message=lambda client, reply, ctx: calls.append("push"),
+        get_load_client_app_fn=get_load_client_app_fn,
+        flwr_exit=lambda code, event_type=None: calls.append(("exit", code)),
+    )
+    stats = L.Stats(tmp_path / "s.jsonl")
+
+    # when: run_clientapp's sequence of calls, through the traced names
+    L.trace_phases(module, stats, task_id=9)
+    module.pull_task_input(None)
+    module.install_from_fab(b"", skip_prompt=True)
+    app = module.get_load_client_app_fn(default_app_ref="", app_path=None, multi_app=True)("id", "1", "h")
+    assert app(message="m", context="c") == "reply"
+    module.push_message(None, "reply", "ctx")
+    module.flwr_exit(0)
+
+    # then: the real functions ran, and one phase event per step, in order
+    assert calls == ["pull", "install", ("app", {"message": "m", "context": "c"}), "push", ("exit", 0)]
+    phases = [e for e in L.read_stats(stats.path) if e["event"] == "phase"]
+    assert [p["phase"] for p in phases] == [
+        "pull_task_input", "install_from_fab", "load_clientapp", "clientapp", "push_message", "flwr_exit",
+    ]  # fmt: skip
+    assert all(p["task_id"] == 9 and p["start_s"] >= 0 for p in phases)
+    assert all(p["dur_s"] >= 0 for p in phases[:-1])
+
+
+def test_poll_interval_option_and_default(monkeypatch):
+    assert L.parse_args(["--runtime-api-address", "x:1", "--poll-interval", "0.1"]).poll_interval == 0.1
+    assert L.parse_args(["--runtime-api-address", "x:1"]).poll_interval is None
+    assert L.DEFAULT_POLL_INTERVAL < 1.0  # flower-superexec's own interval is 1 s

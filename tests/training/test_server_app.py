@@ -160,3 +160,56 @@ def test_client_data_from_own_file(tmp_path):
     assert x.shape == (6, 64) and len(ye) == 6
     with pytest.raises(ValueError, match="data-path or partition-id"):
         task.client_data({}, {})
+
+
+class _ScriptedGrid:
+    """Replies become available after a number of pulls; records when each pull happened."""
+
+    def __init__(self, replies_after: dict[str, int]):
+        self.replies_after = replies_after
+        self.pulls: list[float] = []
+
+    def push_messages(self, messages):
+        return list(self.replies_after)
+
+    def pull_messages(self, message_ids):
+        self.pulls.append(time.monotonic())
+        ready = [m for m in message_ids if len(self.pulls) >= self.replies_after[m]]
+        return [
+            make_message(
+                metadata=Metadata(
+                    run_id=1, message_id=f"r-{m}", src_node_id=1, dst_node_id=0, reply_to_message_id=m,
+                    group_id="1", created_at=time.time(), ttl=60, message_type=MessageType.TRAIN,
+                ),  # fmt: skip
+                content=RecordDict(),
+            )
+            for m in ready
+        ]
+
+    def get_node_ids(self):
+        return [1, 2]
+
+
+def test_polling_grid_collects_every_reply_polling_at_its_interval():
+    inner = _ScriptedGrid({"a": 1, "b": 3})
+    grid = sa.PollingGrid(inner, poll_interval=0.05)
+
+    replies = list(grid.send_and_receive([], timeout=10))
+
+    assert sorted(r.metadata.reply_to_message_id for r in replies) == ["a", "b"]
+    assert len(inner.pulls) == 3  # stops as soon as the last reply is in
+    gaps = [b - a for a, b in zip(inner.pulls, inner.pulls[1:], strict=False)]
+    assert all(g < 1.0 for g in gaps)  # not Flower's 3 s
+    assert grid.get_node_ids() == [1, 2]  # everything else is the wrapped grid's
+
+
+def test_polling_grid_returns_what_arrived_when_the_timeout_passes():
+    inner = _ScriptedGrid({"a": 1, "never": 10**9})
+    replies = list(sa.PollingGrid(inner, poll_interval=0.05).send_and_receive([], timeout=0.3))
+    assert [r.metadata.reply_to_message_id for r in replies] == ["a"]
+    assert 2 <= len(inner.pulls) <= 10
+
+
+def test_polling_grid_refuses_a_non_positive_interval():
+    with pytest.raises(ValueError, match="reply-poll-interval"):
+        sa.PollingGrid(_ScriptedGrid({}), poll_interval=0)

@@ -142,6 +142,7 @@ def launcher_command(
     stats_path: str | Path | None = None,
     preload: Sequence[str] = DEFAULT_PRELOAD,
     python: str | None = None,
+    trace_phases: bool = False,
 ) -> list[str]:
     """The warm launcher's command line: the flags ``flower-supernode`` would give ``flower-superexec``."""
     cmd = [
@@ -158,6 +159,8 @@ def launcher_command(
         cmd += ["--preload", module]
     if stats_path:
         cmd += ["--stats-file", str(stats_path)]
+        if trace_phases:
+            cmd.append("--trace-phases")
     return cmd
 
 
@@ -177,6 +180,7 @@ def start_supernode(
     extra_env: Mapping[str, str] | None = None,
     max_retries: int | None = None,
     timeout: float = 60.0,
+    trace_phases: bool = False,
 ) -> SuperNodeHandle:
     """Start one participant SuperNode.
 
@@ -224,7 +228,9 @@ def start_supernode(
     try:
         if isolation == "warm":
             wait_for_port("127.0.0.1", port, timeout, proc)
-            handle.launcher_cmd = launcher_command(port, proc.pid, stats_path=stats_path, preload=preload)
+            handle.launcher_cmd = launcher_command(
+                port, proc.pid, stats_path=stats_path, preload=preload, trace_phases=trace_phases
+            )
             handle.start_launcher()
     except BaseException:
         handle.stop()
@@ -244,6 +250,7 @@ def start_supernodes(
     flwr_home: str | Path | None = None,
     extra_env: Mapping[str, str] | None = None,
     preload: Sequence[str] = DEFAULT_PRELOAD,
+    trace_phases: bool = False,
 ) -> list[SuperNodeHandle]:
     """Start ``n`` SuperNodes with the same isolation mode (for benchmarks and tests).
 
@@ -274,6 +281,7 @@ def start_supernodes(
                     stats_path=workdir / f"node{i}.stats.jsonl" if isolation == "warm" else None,
                     extra_env=extra_env,
                     preload=preload,
+                    trace_phases=trace_phases,
                 )
             )
     except BaseException:

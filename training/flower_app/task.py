@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "fraction-evaluate": 0.0,
     "min-nodes": 2,
     "round-timeout": 600.0,
+    "reply-poll-interval": 0.5,
     "max-update-mb": 50.0,
     "records-path": "",
     "output-dir": "",
