@@ -17,4 +17,3 @@ def heartbeat_record(queue: str) -> None:
     from bcfl_site.services import worker_heartbeat_record
 
     worker_heartbeat_record(queue=queue, hostname=heartbeat_record.request.hostname or "")
-

@@ -31,7 +31,9 @@ def broker_status() -> dict:
         return {"ok": True, "kind": "embedded (filesystem)"}
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=0.5) as s:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=0.5
+        ) as s:
             if parsed.scheme.startswith("redis"):
                 s.sendall(b"PING\r\n")
                 reply = s.recv(64)

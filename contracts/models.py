@@ -17,7 +17,9 @@ class Deployment(models.Model):
     deployed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["chain_id", "name"], name="uniq_deployment_chain_name")]
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "name"], name="uniq_deployment_chain_name")
+        ]
         ordering = ["chain_id", "name"]
 
     def __str__(self) -> str:
@@ -131,7 +133,9 @@ class SignerLock(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["chain_id", "address"], name="uniq_signerlock_chain_addr")]
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "address"], name="uniq_signerlock_chain_addr")
+        ]
 
     def __str__(self) -> str:
         return f"{self.address} (chain {self.chain_id})"

@@ -125,14 +125,19 @@ def test_warm_launcher_matches_subprocess_isolation_without_interpreter_starts(t
 
     # stock: every ClientApp message started its own interpreter
     stock_programs = Counter(_program(s) for s in stock["startups"])
-    print("STARTUPS", json.dumps({"subprocess": stock_programs, "warm": Counter(_program(s) for s in warm["startups"])}))
+    print(
+        "STARTUPS",
+        json.dumps({"subprocess": stock_programs, "warm": Counter(_program(s) for s in warm["startups"])}),
+    )
     assert stock_programs["flwr-clientapp"] == ROUNDS * NODES
     assert stock_programs["flower-superexec"] == NODES
 
     # warm: one SuperNode + one launcher interpreter per node, however many messages
     warm_programs = Counter(_program(s) for s in warm["startups"])
     assert warm_programs == Counter({"flower-supernode": NODES, "training.client.launcher": NODES})
-    assert sorted(s["pid"] for s in warm["startups"]) == sorted(warm["supernode_pids"] + warm["launcher_pids"])
+    assert sorted(s["pid"] for s in warm["startups"]) == sorted(
+        warm["supernode_pids"] + warm["launcher_pids"]
+    )
     for stats, launcher_pid in zip(warm["stats"], warm["launcher_pids"], strict=True):
         starts = [e for e in stats if e["event"] == "start"]
         forks = [e for e in stats if e["event"] == "fork"]

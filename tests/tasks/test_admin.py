@@ -60,13 +60,20 @@ def test_admin_ban_and_lift_actions(admin_client):
     ban.refresh_from_db()
     assert ban.lifted_at is None
     # a too-short reason lifts nothing
-    admin_client.post(changelist, {"action": "lift", "_selected_action": [ban.pk], "apply": "1", "lift_reason": "x"})
+    admin_client.post(
+        changelist, {"action": "lift", "_selected_action": [ban.pk], "apply": "1", "lift_reason": "x"}
+    )
     ban.refresh_from_db()
     assert ban.lifted_at is None
     # with a reason, the ban is lifted and the lift goes through the ledger
     admin_client.post(
         changelist,
-        {"action": "lift", "_selected_action": [ban.pk], "apply": "1", "lift_reason": "Appeal upheld: data was fine"},
+        {
+            "action": "lift",
+            "_selected_action": [ban.pk],
+            "apply": "1",
+            "lift_reason": "Appeal upheld: data was fine",
+        },
     )
     ban.refresh_from_db()
     assert ban.lifted_at is not None

@@ -151,7 +151,9 @@ def test_child_forgets_flwr_exit_handlers_and_signal_handlers():
     assert result == {"handlers": 0, "called": False, "usr1_default": True}
 
 
-@pytest.mark.parametrize(("raised", "expected"), [(SystemExit(0), 0), (SystemExit(3), 3), (SystemExit("x"), 1)])
+@pytest.mark.parametrize(
+    ("raised", "expected"), [(SystemExit(0), 0), (SystemExit(3), 3), (SystemExit("x"), 1)]
+)
 def test_fork_child_maps_flwr_exit_to_the_exit_code_and_never_returns(raised, expected):
     def body():
         raise raised
@@ -293,7 +295,11 @@ def test_default_preload_leaves_nothing_for_a_childs_optimizer_to_import():
     # found with the benchmark's phase trace): the launcher must import it before forking. A fresh
     # interpreter, since this test process may have imported torch._dynamo already.
     out = subprocess.run(
-        [sys.executable, "-c", CHILD_OPTIMIZER_IMPORTS], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", CHILD_OPTIMIZER_IMPORTS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 

@@ -178,8 +178,15 @@ class _ScriptedGrid:
         return [
             make_message(
                 metadata=Metadata(
-                    run_id=1, message_id=f"r-{m}", src_node_id=1, dst_node_id=0, reply_to_message_id=m,
-                    group_id="1", created_at=time.time(), ttl=60, message_type=MessageType.TRAIN,
+                    run_id=1,
+                    message_id=f"r-{m}",
+                    src_node_id=1,
+                    dst_node_id=0,
+                    reply_to_message_id=m,
+                    group_id="1",
+                    created_at=time.time(),
+                    ttl=60,
+                    message_type=MessageType.TRAIN,
                 ),  # fmt: skip
                 content=RecordDict(),
             )

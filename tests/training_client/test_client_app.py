@@ -70,7 +70,9 @@ def test_no_bcfl_record_without_chain_id(data_file):
 
 def test_no_bcfl_record_with_the_apps_default_chain_id_zero(data_file):
     # the app's pyproject defaults carry chain-id = 0: plain (non-platform) runs must not need a key
-    _, reply = call_train({"data-path": str(data_file)}, {"chain-id": 0, "registry-address": "", "chain-task-id": 0})
+    _, reply = call_train(
+        {"data-path": str(data_file)}, {"chain-id": 0, "registry-address": "", "chain-task-id": 0}
+    )
     assert "bcfl" not in reply.content
 
 

@@ -134,4 +134,6 @@ def test_a_node_that_did_not_answer_is_recorded_against_that_node(global_record)
     kept, accepted, rejected = strategy.screen([reply(global_record, 1, signer=ALICE), gone], 3)
     # then: ALICE counts; BOB's node gets one rejected record with the reason, nothing for the SuperLink itself
     assert [u.node_id for u in accepted] == [1]
-    assert [(u.node_id, u.wallet, u.reason) for u in rejected] == [(2, BOB.address, "no reply: Node unavailable")]
+    assert [(u.node_id, u.wallet, u.reason) for u in rejected] == [
+        (2, BOB.address, "no reply: Node unavailable")
+    ]

@@ -511,7 +511,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901 - mirrors run_
     import_s = time.monotonic() - t0
     # --poll-interval, else flwr's FLWR_SUPEREXEC_TASK_POLL_INTERVAL, else 0.25 s (flower-superexec: 1 s).
     poll_interval = args.poll_interval or (
-        _get_task_poll_interval() if os.environ.get("FLWR_SUPEREXEC_TASK_POLL_INTERVAL") else DEFAULT_POLL_INTERVAL
+        _get_task_poll_interval()
+        if os.environ.get("FLWR_SUPEREXEC_TASK_POLL_INTERVAL")
+        else DEFAULT_POLL_INTERVAL
     )
     certificates = validate_and_resolve_root_certificates(args.root_certificates, args.insecure)
     interceptors: list[Any] = [
