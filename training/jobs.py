@@ -1,7 +1,9 @@
 """Celery jobs of the `training` queue: thin wrappers over training.services (ids in, status out).
 
-All are idempotent and `acks_late`: a worker killed mid-job (kill -9) gets the job redelivered and the
-service picks up where the database says it is.
+All are idempotent and `acks_late`: a job killed with its worker (kill -9) is redelivered by the broker, and
+the service picks up where the database says it is. Redis redelivers only after its visibility timeout (an
+hour), so a run's launch/follow chain also holds a lease on the run and `training_watchdog` (beat) starts a
+new chain when the lease runs out (see training.services).
 """
 
 from __future__ import annotations
@@ -35,20 +37,33 @@ def training_maybe_start(task_id: int) -> bool:
 
 
 @shared_task(acks_late=True)
-def training_run_launch(run_id: int) -> str:
+def training_run_launch(run_id: int, token: str | None = None) -> str:
+    from training.services import new_follower_token
     from training.services import training_run_launch as launch
 
-    return launch(run_id=run_id).status
+    return launch(run_id=run_id, token=token or new_follower_token()).status
 
 
 @shared_task(acks_late=True)
-def training_run_follow(run_id: int) -> str:
-    """Follow a run for a bounded slice, then re-enqueue (switching to a resumed attempt when there is one)."""
-    from training.services import training_follow
+def training_run_follow(run_id: int, token: str | None = None) -> str:
+    """Follow a run for a bounded slice, then re-enqueue (switching to a resumed attempt when there is one).
 
+    `token` names the job chain holding the run's lease; a job without one starts a new chain (the watchdog's).
+    """
+    from training.services import new_follower_token, training_follow
+
+    token = token or new_follower_token()
     state, current = training_follow(
-        run_id=run_id, max_seconds=FOLLOW_SLICE_SECONDS, poll=FOLLOW_POLL_SECONDS
+        run_id=run_id, max_seconds=FOLLOW_SLICE_SECONDS, poll=FOLLOW_POLL_SECONDS, token=token
     )
     if state in ("running", "waiting"):
-        training_run_follow.apply_async(args=[current], countdown=FOLLOW_POLL_SECONDS)
+        training_run_follow.apply_async(args=[current, token], countdown=FOLLOW_POLL_SECONDS)
     return state
+
+
+@shared_task
+def training_watchdog() -> dict:
+    """Beat: new launch/follow chains for runs whose chain died with its worker; pending node registrations."""
+    from training.services import training_watchdog as watchdog
+
+    return watchdog()

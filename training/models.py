@@ -74,6 +74,9 @@ class Run(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Lease of the job chain launching/following this run (see training.services.follower_claim).
+    follower = models.CharField(max_length=32, blank=True)
+    follower_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -10,6 +10,11 @@ same DB transaction, so a round is either ingested and committed-enqueued or nei
 round from that round's checkpoint; the ledger key `commit-round:<task>:<round>` makes a second
 commit of the same round impossible.
 
+Worker crashes: the job chain that launches and follows a run holds a lease on it (`follower_claim`,
+renewed on every look). A worker killed with -9 takes its unacknowledged job with it (Redis gives it back
+only after the broker's visibility timeout, an hour); once the lease runs out, `training_watchdog` (beat)
+starts a new chain, and a late redelivery of the old one finds the lease taken and stops.
+
 Locks: the task row before runs; a run row before its rounds (`select_for_update`).
 """
 
@@ -18,12 +23,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from contracts import merkle
@@ -363,7 +371,28 @@ def build_run_config(*, run: Run, nodes: dict[int, Participation]) -> dict[str, 
     return config
 
 
-def training_run_launch(*, run_id: int, link=None, follow: bool = True) -> Run:
+def new_follower_token() -> str:
+    return uuid.uuid4().hex
+
+
+def follower_claim(*, run_id: int, token: str | None, seconds: float | None = None) -> bool:
+    """Take or renew the lease of the job chain `token` on a run; False if another chain holds it.
+
+    One atomic UPDATE: it succeeds when this chain already holds the lease or the lease is free or expired.
+    `token=None` (in-process callers that are the only follower, e.g. tests and benchmarks) always succeeds.
+    """
+    if token is None:
+        return True
+    seconds = float(seconds if seconds is not None else _setting("TRAINING_FOLLOWER_LEASE_SECONDS", 60.0))
+    now = timezone.now()
+    free = Q(follower=token) | Q(follower_until__isnull=True) | Q(follower_until__lt=now)
+    claimed = Run.objects.filter(Q(pk=run_id) & free).update(
+        follower=token, follower_until=now + timedelta(seconds=seconds)
+    )
+    return claimed == 1
+
+
+def training_run_launch(*, run_id: int, link=None, follow: bool = True, token: str | None = None) -> Run:
     """Start the Flower run of `run` (a `training` job). Idempotent.
 
     The row is marked `launching` (committed) before `flwr run`; a redelivered job that finds a launching row
@@ -375,6 +404,11 @@ def training_run_launch(*, run_id: int, link=None, follow: bool = True) -> Run:
     run = Run.objects.select_related("task").get(pk=run_id)
     if run.is_final or run.flower_run_id is not None:
         return run
+    if not follower_claim(
+        run_id=run.pk, token=token, seconds=_setting("TRAINING_LAUNCH_LEASE_SECONDS", 180.0)
+    ):
+        logger.info("run %s: another job is launching it", run.pk)
+        return run
     if run.started_at is not None:  # an earlier delivery got as far as `flwr run`
         Run.objects.filter(pk=run.pk).update(
             status=Run.Status.LOST, error="launch interrupted", finished_at=timezone.now()
@@ -382,7 +416,7 @@ def training_run_launch(*, run_id: int, link=None, follow: bool = True) -> Run:
         _stop_unknown_runs(link)
         with transaction.atomic():
             nxt = _next_attempt(run, resume_from=run.resume_from_round)
-        return training_run_launch(run_id=nxt.pk, link=link, follow=follow)
+        return training_run_launch(run_id=nxt.pk, link=link, follow=follow, token=token)
     nodes = task_node_map(task=run.task)
     config = build_run_config(run=run, nodes=nodes)
     run.run_config, run.run_dir, run.started_at = config, str(run_dir_of(run)), timezone.now()
@@ -396,13 +430,16 @@ def training_run_launch(*, run_id: int, link=None, follow: bool = True) -> Run:
         run.save(update_fields=["status", "error", "finished_at", "updated_at"])
         if _run_failed(run, link=link) == "resumed":
             nxt = Run.objects.get(task_id=run.task_id, attempt=run.attempt + 1)
-            return training_run_launch(run_id=nxt.pk, link=link, follow=follow)
+            return training_run_launch(run_id=nxt.pk, link=link, follow=follow, token=token)
         return run
     run.flower_run_id, run.status = str(int(flower_run_id)), Run.Status.RUNNING
     run.save(update_fields=["flower_run_id", "status", "updated_at"])
     if follow:
         with transaction.atomic():
-            _enqueue("training_run_follow", run.pk)
+            if token is None:
+                _enqueue("training_run_follow", run.pk)
+            else:
+                _enqueue("training_run_follow", run.pk, token)
     return run
 
 
@@ -743,21 +780,25 @@ def training_finished(*, task: Task) -> None:
 
 
 def training_follow(*, run_id: int, link=None, max_seconds: float = 60.0, poll: float = 2.0,
-                    sleep=time.sleep) -> tuple[str, int]:  # fmt: skip
+                    sleep=time.sleep, token: str | None = None) -> tuple[str, int]:  # fmt: skip
     """Follow a task's runs for up to `max_seconds` (switching to resumed attempts, launching them).
 
     Returns (state, run id to follow next). Used by the job (which re-enqueues itself while "running") and
-    by tests calling it in-process.
+    by tests calling it in-process. With a `token`, every look first renews the chain's lease on the run;
+    state "duplicate" means another chain holds it (this one should stop).
     """
     link = link or superlink()
     deadline = time.monotonic() + max_seconds
     while True:
+        if not follower_claim(run_id=run_id, token=token):
+            logger.info("run %s is followed by another job; this follower stops", run_id)
+            return "duplicate", run_id
         state = training_run_follow_step(run_id=run_id, link=link)
         if state == "resumed":
             run = Run.objects.get(pk=run_id)
             nxt = Run.objects.get(task_id=run.task_id, attempt=run.attempt + 1)
             if nxt.flower_run_id is None and not nxt.is_final:
-                nxt = training_run_launch(run_id=nxt.pk, link=link, follow=False)
+                nxt = training_run_launch(run_id=nxt.pk, link=link, follow=False, token=token)
             while nxt.status == Run.Status.LOST:  # launch interrupted and replaced by a later attempt
                 nxt = Run.objects.get(task_id=nxt.task_id, attempt=nxt.attempt + 1)
             run_id = nxt.pk
@@ -765,3 +806,48 @@ def training_follow(*, run_id: int, link=None, max_seconds: float = 60.0, poll: 
         if state not in ("running", "waiting") or time.monotonic() >= deadline:
             return state, run_id
         sleep(poll)
+
+
+# --- watchdog -------------------------------------------------------------------------------------
+
+
+def training_watchdog(*, now=None) -> dict[str, list[int]]:
+    """Restart what a dead worker left (beat job). Returns the ids acted on, by action.
+
+    - a training task whose latest run has no live lease (its chain died): a new launch job when the run never
+      reached Flower, else a new follower; runs created less than a lease ago are left to their queued job;
+    - a node registration still pending after a lease: its job again (`node_register` is idempotent).
+    """
+    now = now or timezone.now()
+    lease = timedelta(seconds=float(_setting("TRAINING_FOLLOWER_LEASE_SECONDS", 60.0)))
+    acted: dict[str, list[int]] = {"launch": [], "follow": [], "node_register": []}
+    latest = (
+        Run.objects.filter(task__status=Task.Status.TRAINING)
+        .order_by("task_id", "-attempt")
+        .only("pk", "task_id", "attempt", "status", "flower_run_id", "follower_until", "created_at")
+    )
+    seen: set[int] = set()
+    for run in latest:
+        if run.task_id in seen:
+            continue
+        seen.add(run.task_id)
+        if run.follower_until is not None and run.follower_until >= now:
+            continue
+        if run.follower_until is None and run.created_at > now - lease:
+            continue
+        if run.status == Run.Status.LAUNCHING and run.flower_run_id is None:
+            acted["launch"].append(run.pk)
+        else:
+            acted["follow"].append(run.pk)
+    stale = NodeRegistration.objects.filter(
+        status=NodeRegistration.Status.PENDING, updated_at__lt=now - lease
+    )
+    acted["node_register"] = list(stale.values_list("pk", flat=True))
+    with transaction.atomic():
+        for job, ids in acted.items():
+            for pk in ids:
+                _enqueue("training_run_launch" if job == "launch" else
+                         "training_run_follow" if job == "follow" else job, pk)  # fmt: skip
+    if any(acted.values()):
+        logger.warning("training watchdog restarted %s", {k: v for k, v in acted.items() if v})
+    return acted

@@ -449,58 +449,24 @@ class SuperLink:
         node_config: Mapping[str, Any],
         isolation: str = "subprocess",
         log_path: str | Path | None = None,
-    ) -> subprocess.Popen:
+    ):
+        """A participant SuperNode for this SuperLink (TLS with the platform CA, authenticated by its key).
+
+        Same starter as the participant client (``training.client.supernode.start_supernode``);
+        returns its ``SuperNodeHandle`` (call ``stop()``). For tests and local demos.
+        """
+        from training.client.supernode import start_supernode
+
         return start_supernode(
-            port,
-            node_key_path,
-            node_config,
-            isolation=isolation,
             superlink=self.address,
+            isolation=isolation,
+            runtime_port=port,
             root_certificates=self.certs["ca_cert"],
-            flwr_home=self.flwr_home,
+            auth_private_key=node_key_path,
+            node_config=node_config,
+            flwr_home=self.flwr_home / "supernodes" / f"node-{int(port)}",
             log_path=log_path,
         )
-
-
-def start_supernode(
-    port: int,
-    node_key_path: str | Path,
-    node_config: Mapping[str, Any],
-    isolation: str = "subprocess",
-    *,
-    superlink: str = DEFAULT_ADDRESS,
-    root_certificates: str | Path,
-    flwr_home: str | Path | None = None,
-    log_path: str | Path | None = None,
-) -> subprocess.Popen:
-    """Launch ``flower-supernode`` (Runtime API on 127.0.0.1:``port``), authenticated by its key.
-
-    The caller owns the process: stop it with ``stop_process``.
-    """
-    cmd = [
-        flower_bin("flower-supernode"),
-        "--root-certificates",
-        str(root_certificates),
-        "--superlink",
-        superlink,
-        "--port",
-        str(int(port)),
-        "--auth-supernode-private-key",
-        str(node_key_path),
-        "--isolation",
-        isolation,
-        "--node-config",
-        format_config(node_config),
-    ]
-    home = Path(flwr_home) if flwr_home else Path(tempfile.mkdtemp(prefix="flwr-node-"))
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
-    try:
-        return subprocess.Popen(
-            cmd, env=process_env(home), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    finally:
-        if log_path:
-            out.close()
 
 
 def stop_process(proc: subprocess.Popen | None, timeout: float = 20.0) -> None:

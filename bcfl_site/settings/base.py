@@ -173,6 +173,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "record-worker-heartbeat": {"task": "bcfl_site.jobs.heartbeat", "schedule": 10},
     "tasks-sync-chain-events": {"task": "tasks.jobs.task_sync_chain_events", "schedule": 10},
+    "training-watchdog": {
+        "task": "training.jobs.training_watchdog",
+        "schedule": env_int("TRAINING_WATCHDOG_INTERVAL", 30),
+    },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -200,6 +204,10 @@ TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3)  # Flower runs per t
 # The follower reads round records and the ServerApp heartbeat from files every 2 s; it asks Flower for the
 # run's status (a `flwr ls` process, seconds of CPU) only this often, or when the heartbeat is stale.
 TRAINING_STATUS_POLL_SECONDS = float(env_int("TRAINING_STATUS_POLL_SECONDS", 30))
+# A run's follower (or launcher) job holds a lease on it, renewed on every look; when a worker dies (kill -9)
+# the lease runs out and the watchdog (beat, every TRAINING_WATCHDOG_INTERVAL s) starts a new follower.
+TRAINING_FOLLOWER_LEASE_SECONDS = float(env_int("TRAINING_FOLLOWER_LEASE_SECONDS", 60))
+TRAINING_LAUNCH_LEASE_SECONDS = float(env_int("TRAINING_LAUNCH_LEASE_SECONDS", 180))  # `flwr run` may be slow
 
 LOGGING = {
     "version": 1,

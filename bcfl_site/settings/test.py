@@ -7,7 +7,8 @@ from bcfl_site.settings.base import *  # noqa: F403
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = False
-CELERY_BEAT_SCHEDULE = {}
+if os.environ.get("BCFL_TEST_BEAT") != "1":  # end-to-end tests that run `celery beat` set it
+    CELERY_BEAT_SCHEDULE = {}
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file test DB (pytest-django adds the xdist suffix): threads on the shared-cache in-memory DB fail

@@ -6,6 +6,10 @@ live_server. A creator registers a digits task on chain with `manage.py create_t
 `manage.py simulate_participants --honest 3 --malicious 1 --attack nan` joins through the HTTP API and runs
 real SuperNodes. The platform registers the nodes, starts the Flower run, ingests every round (3 accepted,
 1 rejected for NaN) and commits each on chain; `manage.py verify_task` agrees with the chain.
+
+Midway the training worker is killed with SIGKILL right after the first round is ingested (its follower job
+dies unacknowledged: Redis would give it back only after an hour); celery beat's watchdog notices the run's
+expired lease and a new worker's follower finishes the story, with one commit per round.
 """
 
 from __future__ import annotations
@@ -108,7 +112,7 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
     from contracts.models import ChainTx
     from tasks.models import Task
     from training import superlink as sl
-    from training.models import Round, Update
+    from training.models import Round, Run, Update
 
     t0 = time.monotonic()
     timings: dict[str, float] = {}
@@ -136,6 +140,9 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
         "SUPERLINK_ADDRESS": link_address,
         "BCFL_DATASET_CACHE": str(tmp_path / "datasets"),
         "PYTHONUNBUFFERED": "1",
+        "TRAINING_FOLLOWER_LEASE_SECONDS": "15",  # a dead follower is replaced within ~15-20 s
+        "TRAINING_WATCHDOG_INTERVAL": "3",
+        "BCFL_TEST_BEAT": "1",  # the test settings' beat schedule is empty otherwise
     }
     procs = Procs(tmp_path / "logs", env)
     manage = [sys.executable, str(ROOT / "manage.py")]
@@ -147,6 +154,8 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
         procs.start("superlink", [*manage, "run_superlink", "--address", link_address])
         procs.start("worker_chain", [*celery, "-Q", "chain", "-n", "chain@%h", "--concurrency", "1"])
         procs.start("worker_training", [*celery, "-Q", "training", "-n", "training@%h", "--concurrency", "1"])
+        procs.start("beat", [sys.executable, "-m", "celery", "-A", "bcfl_site", "beat", "--loglevel", "INFO",
+                             "--schedule", str(tmp_path / "beat-schedule")])  # fmt: skip
         host, port = link_address.rsplit(":", 1)
         sl.wait_for_port(host, int(port), timeout=60, proc=procs.procs["superlink"])
         root_cert = var / "flwr" / "certs" / "ca.crt"
@@ -177,6 +186,15 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
                 break
             if task.status == Task.Status.TRAINING and "training_started_s" not in timings:
                 timings["training_started_s"] = round(time.monotonic() - t0, 1)
+            if "worker_killed_s" not in timings and Round.objects.filter(task=task).exists():
+                # the first round is in: kill -9 the training worker, start a new one
+                dead_follower = Run.objects.filter(task=task).latest("attempt").follower
+                victim = procs.procs.pop("worker_training")
+                os.killpg(victim.pid, signal.SIGKILL)
+                victim.wait(timeout=10)
+                timings["worker_killed_s"] = round(time.monotonic() - t0, 1)
+                procs.start("worker_training2",
+                            [*celery, "-Q", "training", "-n", "training2@%h", "--concurrency", "1"])  # fmt: skip
             dead = [n for n, p in procs.procs.items() if n != "simulate" and p.poll() is not None]
             assert not dead, f"{dead} exited\n{procs.logs_text()}"
             time.sleep(1)
@@ -199,6 +217,10 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
                 u.reason for u in rejected
             ]
             assert all(u.wallet and u.score_uint == 0 for u in rejected)
+        assert "worker_killed_s" in timings, "the training worker was never killed"
+        runs = list(Run.objects.filter(task=task))
+        assert len(runs) == 1, runs  # the Flower run itself was not disturbed
+        assert runs[0].follower and runs[0].follower != dead_follower  # a new follower chain took over
         commits = ChainTx.objects.filter(function="commitRound", task_ref=str(task.pk))
         assert commits.count() == ROUNDS
         assert all(tx.status == ChainTx.Status.CONFIRMED for tx in commits)

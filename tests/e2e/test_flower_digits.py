@@ -62,9 +62,9 @@ def test_flower_digits_run_with_authenticated_supernodes(tmp_path, monkeypatch):
             log_path=tmp_path / "stranger.log",
         )
         nodes.append(stranger)
-        assert stranger.wait(timeout=60) != 0, "an unregistered SuperNode must be refused"
+        assert stranger.supernode.wait(timeout=60) != 0, "an unregistered SuperNode must be refused"
         assert "Exit Code: 305" in (tmp_path / "stranger.log").read_text()
-        sl.stop_process(stranger)  # its flower-superexec child would keep retrying
+        stranger.stop()  # its flower-superexec child would keep retrying
         timings["setup_s"] = round(time.monotonic() - t0, 1)
 
         # when: the app runs 5 rounds over the 3 nodes
@@ -120,6 +120,6 @@ def test_flower_digits_run_with_authenticated_supernodes(tmp_path, monkeypatch):
         timings["accuracy"] = [round(r["accuracy"], 4) for r in lines]
         print("TIMINGS", json.dumps(timings))
     finally:
-        for proc in nodes:
-            sl.stop_process(proc)
+        for node in nodes:
+            node.stop()
         link.stop()

@@ -169,6 +169,6 @@ def test_platform_training_with_signed_updates_crash_and_resume(tmp_path, settin
         )
         print("TIMINGS", timings)
     finally:
-        for proc in nodes:
-            sl.stop_process(proc)
+        for node in nodes:
+            node.stop()
         link.stop()

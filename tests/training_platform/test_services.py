@@ -27,11 +27,11 @@ def enqueued(monkeypatch, fake_deployment):
     return calls
 
 
-def training_task(var_dir, n=3, rounds=3, min_participants=3):
+def training_task(var_dir, n=3, rounds=3, min_participants=3, first=10):
     task = TaskFactory(
         rounds=rounds, min_participants=min_participants, max_participants=5, status=S.RECRUITING
     )
-    parts = [participate(task, account(i), registered_node=10 + i) for i in range(n)]
+    parts = [participate(task, account(first + i), registered_node=first + i) for i in range(n)]
     return task, parts
 
 
@@ -316,3 +316,113 @@ def test_follower_asks_flower_for_status_only_when_needed(var_dir, link, setting
     os.utime(hb, (time.time() - 600, time.time() - 600))
     services.training_run_follow_step(run_id=run.pk, link=link)
     assert len(calls) == 2
+
+
+# --- worker crashes: follower leases and the watchdog ----------------------------------------------
+
+
+def test_follower_lease_admits_one_chain_at_a_time(var_dir, link, settings):
+    settings.TRAINING_FOLLOWER_LEASE_SECONDS = 60
+    task, _ = training_task(var_dir)
+    run = started(task, link)
+    # a chain takes the lease and renews it; another is refused while it is live
+    assert services.follower_claim(run_id=run.pk, token="a")
+    assert services.follower_claim(run_id=run.pk, token="a")
+    assert not services.follower_claim(run_id=run.pk, token="b")
+    assert services.training_follow(run_id=run.pk, link=link, max_seconds=0, token="b") == (
+        "duplicate",
+        run.pk,
+    )
+    assert services.follower_claim(run_id=run.pk, token=None)  # in-process callers are not leased
+    # once the lease has run out (its worker died), the next chain takes over and the old one is refused
+    Run.objects.filter(pk=run.pk).update(
+        follower_until=services.timezone.now() - services.timedelta(seconds=1)
+    )
+    assert services.follower_claim(run_id=run.pk, token="b")
+    assert not services.follower_claim(run_id=run.pk, token="a")
+    assert Run.objects.get(pk=run.pk).follower == "b"
+
+
+def test_launch_under_a_lease_hands_its_token_to_the_follower(var_dir, link, enqueued):
+    task, _ = training_task(var_dir)
+    for node_id, part in services.task_node_map(task=task).items():
+        link.nodes.setdefault(node_id, {"key": part.node_public_key, "name": part.wallet, "status": "online"})
+    run = services.training_run_start(task=task)
+    # a second launch job (watchdog's, or a redelivery) while the first holds the lease does nothing
+    assert services.follower_claim(run_id=run.pk, token="first", seconds=180)
+    services.training_run_launch(run_id=run.pk, link=link, token="second")
+    assert Run.objects.get(pk=run.pk).flower_run_id is None and not link.runs
+    # the holder launches and its follower continues the same chain
+    launched = services.training_run_launch(run_id=run.pk, link=link, token="first")
+    assert launched.flower_run_id is not None and len(link.runs) == 1
+    assert enqueued[-1] == ("training_run_follow", run.pk, "first")
+
+
+def test_watchdog_restarts_chains_whose_lease_ran_out(var_dir, link, enqueued, settings):
+    settings.TRAINING_FOLLOWER_LEASE_SECONDS = 60
+    now = services.timezone.now()
+    ago = lambda s: now - services.timedelta(seconds=s)  # noqa: E731
+    # a running run whose follower died 2 minutes ago; one whose follower is alive; one never launched (old)
+    dead, _ = training_task(var_dir)
+    dead_run = started(dead, link)
+    Run.objects.filter(pk=dead_run.pk).update(follower="x", follower_until=ago(120))
+    alive, _ = training_task(var_dir, first=20)
+    alive_run = started(alive, link)
+    Run.objects.filter(pk=alive_run.pk).update(
+        follower="y", follower_until=now + services.timedelta(seconds=30)
+    )
+    unlaunched, _ = training_task(var_dir, first=30)
+    stuck = services.training_run_start(task=unlaunched)
+    Run.objects.filter(pk=stuck.pk).update(created_at=ago(300))
+    fresh, _ = training_task(var_dir, first=40)
+    just_created = services.training_run_start(task=fresh)  # its launch job is still queued: left alone
+    # and: a node registration whose job died with its worker
+    pending = NodeRegistration.objects.first()
+    NodeRegistration.objects.filter(pk=pending.pk).update(status=NodeRegistration.Status.PENDING)
+    NodeRegistration.objects.filter(pk=pending.pk).update(updated_at=ago(300))
+    enqueued.clear()
+
+    acted = services.training_watchdog()
+
+    assert acted == {"launch": [stuck.pk], "follow": [dead_run.pk], "node_register": [pending.pk]}
+    assert sorted(enqueued) == sorted(
+        [
+            ("training_run_launch", stuck.pk),
+            ("training_run_follow", dead_run.pk),
+            ("node_register", pending.pk),
+        ]
+    )
+    assert just_created.pk not in {pk for ids in acted.values() for pk in ids}
+
+
+def test_watchdog_follows_only_the_latest_attempt_and_only_training_tasks(var_dir, link, enqueued):
+    task, _ = training_task(var_dir)
+    first = started(task, link)
+    Run.objects.filter(pk=first.pk).update(status=Run.Status.FAILED)
+    second = Run.objects.create(task=task, attempt=2, status=Run.Status.RUNNING, flower_run_id="9")
+    Run.objects.filter(task=task).update(created_at=services.timezone.now() - services.timedelta(hours=1))
+    done, _ = training_task(var_dir, first=50)
+    done_run = started(done, link)
+    Task.objects.filter(pk=done.pk).update(status=S.FINALIZING)
+    Run.objects.filter(pk=done_run.pk).update(
+        created_at=services.timezone.now() - services.timedelta(hours=1)
+    )
+    assert services.training_watchdog()["follow"] == [second.pk]
+
+
+def test_follow_job_keeps_its_chain_token_and_a_duplicate_chain_stops(var_dir, link, monkeypatch):
+    from training import jobs
+
+    task, _ = training_task(var_dir)
+    run = started(task, link)
+    monkeypatch.setattr(services, "superlink", lambda: link)
+    monkeypatch.setattr(jobs, "FOLLOW_SLICE_SECONDS", 0.0)
+    sent = []
+    monkeypatch.setattr(jobs.training_run_follow, "apply_async", lambda args, countdown: sent.append(args))
+
+    assert jobs.training_run_follow.run(run.pk) == "running"  # a new chain (the watchdog's) gets a token
+    token = Run.objects.get(pk=run.pk).follower
+    assert len(token) == 32 and sent == [[run.pk, token]]
+    assert jobs.training_run_follow.run(run.pk, token) == "running"  # its next slice
+    assert jobs.training_run_follow.run(run.pk, "f" * 32) == "duplicate"  # a late redelivery of a dead chain
+    assert sent == [[run.pk, token], [run.pk, token]]
