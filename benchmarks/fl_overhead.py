@@ -211,7 +211,13 @@ def run_platform(
         assert state == "finalizing", (state, Task.objects.get(pk=task.pk).status_note)
         rounds_done = list(Round.objects.filter(task=task).order_by("number"))
         commits = ChainTx.objects.filter(function="commitRound", task_ref=str(task.pk))
+        extra = {}
+        if isolation == "warm":  # where a ClientApp child's time goes (phases only with --trace-phases)
+            from training.client.launcher import summarize_stats
+
+            extra["clientapp_children"] = summarize_stats(sorted((work / "nodes").glob("node*.stats.jsonl")))
         return {
+            **extra,
             "wall_s": round(wall, 1),
             "accuracy": [round(r.accuracy, 4) for r in rounds_done],
             "commits_confirmed": commits.filter(status=ChainTx.Status.CONFIRMED).count(),

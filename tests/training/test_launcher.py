@@ -347,3 +347,25 @@ def test_poll_interval_option_and_default(monkeypatch):
     assert L.parse_args(["--runtime-api-address", "x:1", "--poll-interval", "0.1"]).poll_interval == 0.1
     assert L.parse_args(["--runtime-api-address", "x:1"]).poll_interval is None
     assert L.DEFAULT_POLL_INTERVAL < 1.0  # flower-superexec's own interval is 1 s
+
+
+def test_summarize_stats_per_child_life_cpu_and_phases(tmp_path):
+    path = tmp_path / "node0.stats.jsonl"
+    lines = [
+        {"event": "start", "pid": 1, "t": 0.0},
+        {"event": "fork", "pid": 1, "t": 10.0, "child": 7, "task_id": 1},
+        {"event": "phase", "pid": 7, "t": 10.5, "phase": "clientapp", "start_s": 0.2, "dur_s": 0.3},
+        {"event": "phase", "pid": 7, "t": 10.6, "phase": "flwr_exit", "start_s": 0.6},
+        {"event": "exit", "pid": 1, "t": 11.0, "child": 7, "code": 0, "cpu_s": 0.2},
+        {"event": "fork", "pid": 1, "t": 20.0, "child": 8, "task_id": 2},
+        {"event": "exit", "pid": 1, "t": 23.0, "child": 8, "code": 0, "cpu_s": 0.4},
+        {"event": "fork", "pid": 1, "t": 30.0, "child": 9, "task_id": 3},  # still running: left out
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    summary = L.summarize_stats([path])
+
+    assert summary["life"] == {"n": 2, "mean": 2.0, "max": 3.0}
+    assert summary["cpu"] == {"n": 2, "mean": 0.3, "max": 0.4}
+    assert summary["clientapp"] == {"n": 1, "mean": 0.3, "max": 0.3}
+    assert summary["exit"] == {"n": 1, "mean": 0.4, "max": 0.4}

@@ -335,6 +335,38 @@ def read_stats(path: str | os.PathLike) -> list[dict[str, Any]]:
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
 
 
+def summarize_stats(paths: Iterable[str | os.PathLike]) -> dict[str, dict[str, float]]:
+    """Per-child figures from launcher stats files: ``life`` (fork to reaped), ``cpu`` and, when traced,
+    each phase's duration and ``exit`` (from ``flwr_exit`` to reaped). Each: n, mean, max (seconds)."""
+    samples: dict[str, list[float]] = {}
+    for path in paths:
+        events = read_stats(path)
+        forks = {e["child"]: e for e in events if e["event"] == "fork"}
+        exits = {e["child"]: e for e in events if e["event"] == "exit"}
+        phases: dict[int, list[dict[str, Any]]] = {}
+        for e in events:
+            if e["event"] == "phase":
+                phases.setdefault(e["pid"], []).append(e)
+        for pid, fork in forks.items():
+            end = exits.get(pid)
+            if end is None:
+                continue
+            life = end["t"] - fork["t"]
+            samples.setdefault("life", []).append(life)
+            if "cpu_s" in end:
+                samples.setdefault("cpu", []).append(end["cpu_s"])
+            for p in phases.get(pid, []):
+                if "dur_s" in p:
+                    samples.setdefault(p["phase"], []).append(p["dur_s"])
+                else:
+                    samples.setdefault("exit", []).append(max(0.0, life - p["start_s"]))
+    return {
+        k: {"n": len(v), "mean": round(sum(v) / len(v), 3), "max": round(max(v), 3)}
+        for k, v in samples.items()
+        if v
+    }
+
+
 # --- the ClientApp child ------------------------------------------------------------------------
 
 
