@@ -31,7 +31,7 @@ def training_task(var_dir, n=3, rounds=3, min_participants=3, first=10):
     task = TaskFactory(
         rounds=rounds, min_participants=min_participants, max_participants=5, status=S.RECRUITING
     )
-    parts = [participate(task, account(first + i), registered_node=first + i) for i in range(n)]
+    parts = [participate(task, account(first - 10 + i), registered_node=first + i) for i in range(n)]
     return task, parts
 
 
