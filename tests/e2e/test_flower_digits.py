@@ -85,8 +85,8 @@ def test_flower_digits_run_with_authenticated_supernodes(tmp_path, monkeypatch):
         )
 
         def alive():
-            for proc in nodes[:NODES]:
-                assert proc.poll() is None, f"SuperNode exited with {proc.returncode}"
+            for node in nodes[:NODES]:
+                assert node.alive(), f"SuperNode exited with {node.supernode.returncode}"
 
         _wait_for(out / "model.json", alive, RUN_TIMEOUT)  # cheaper than polling flwr ls
         status = link.wait_run(run_id, timeout=60)
