@@ -353,6 +353,7 @@ def build_run_config(*, run: Run, nodes: dict[int, Participation]) -> dict[str, 
         "records-path": str(run_dir / "rounds.jsonl"),
         "output-dir": str(run_dir / "out"),
         "heartbeat-path": str(run_dir / "heartbeat"),
+        "error-path": str(run_dir / "error.txt"),
     }
     dataset = (task.validation_summary or {}).get("dataset") or _setting("TRAINING_BUNDLED_DATASET", "")
     if dataset:  # bundled data: SuperNodes started with partition-id/num-partitions read this dataset
@@ -631,6 +632,15 @@ def heartbeat_age(run: Run, now: float | None = None) -> float | None:
     return now - run.started_at.timestamp()
 
 
+def serverapp_error(run: Run) -> str:
+    """The reason the ServerApp gave for failing (its ``error-path`` file), or ""."""
+    path = (run.run_config or {}).get("error-path")
+    try:
+        return Path(path).read_text(errors="replace").strip()[:1000] if path else ""
+    except OSError:
+        return ""
+
+
 _STATUS_CHECKED: dict[int, float] = {}
 
 
@@ -690,6 +700,9 @@ def training_run_follow_step(*, run_id: int, link=None) -> str:
             run.finished_at = timezone.now()
             if not ok:
                 run.error = f"Flower run ended {status} after round {rounds_done} of {task.rounds}"
+                reason = serverapp_error(run)
+                if reason:
+                    run.error += f": {reason}"
             run.save(update_fields=["status", "finished_at", "error", "updated_at"])
         else:
             if stale:

@@ -7,29 +7,17 @@ checkpoint. Then: 5 rounds, one commitRound each, verify_task OK, and a tampered
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from django.core.files.base import ContentFile
-from django.core.management import call_command
-from eth_account import Account
 
-from contracts import chain
 from contracts.models import ChainTx
-from contracts.services import chain_tx_process
-from tasks import eip712
 from tasks.models import Task
-from tasks.services import participation_join, task_create, task_create_call, task_registration_confirm
-from tests.anvil import DEV_KEYS
-from tests.tasks.conftest import UserFactory
-from tests.tasks.test_chain_flow import send
-from training import datasets, services
-from training import superlink as sl
+from tests.e2e.platform_run import start_platform_run
+from training import services
 from training.models import Round, Run, Update
 from training.verify import verify_task
 
@@ -52,99 +40,28 @@ def _serverapp_pids() -> list[int]:
 
 
 def test_platform_training_with_signed_updates_crash_and_resume(tmp_path, settings, anvil, monkeypatch):
-    from training.client import wallet as wallet_mod
-
-    # given: chain, settings, dataset cache
-    monkeypatch.setenv("BCFL_DATASET_CACHE", str(tmp_path / "datasets"))
-    ds = datasets.load_dataset("digits")
-    settings.CHAIN_RPC_URL, settings.CHAIN_ID = anvil.url, 31337
-    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
-    settings.VAR_DIR = tmp_path / "var"
-    settings.FLWR_HOME = tmp_path / "flwr_home"
-    settings.SUPERLINK_ADDRESS = f"127.0.0.1:{sl.free_port()}"
-    settings.TRAINING_HEARTBEAT_TIMEOUT = 12
-    settings.TRAINING_ROUND_TIMEOUT = 180.0
-    settings.TRAINING_RUN_CONFIG_EXTRA = {"dataset": "digits", "local-epochs": 3, "batch-size": 32}
-    call_command("deploy_contracts", "--redeploy-missing")
-    queued: list[tuple] = []
-    monkeypatch.setattr(services, "_enqueue", lambda name, *a, countdown=None: queued.append((name, *a)))
-    timings: dict = {}
+    # given: a digits task on chain, 3 joined participants with registered nodes, the Flower run launched
     t0 = time.monotonic()
-
-    # and: a digits task registered on chain by its creator, the validation set = digits test split
-    creator_key = DEV_KEYS[5]
-    buf = io.BytesIO()
-    np.savez(buf, x=ds.x_test, y=ds.y_test)
-    task = task_create(
-        creator=UserFactory(username=Account.from_key(creator_key).address), title="Digits e2e", model_kind="mlp",
-        learning_rate=0.05, local_epochs=3, batch_size=32, feature_shape=[64], label_set=list(range(10)),
-        min_samples_per_participant=10, rounds=ROUNDS, min_participants=NODES, max_participants=NODES,
-        aggregation_rule="fedavg", reward_wei=10**17, creator_share_bps=500,
-        validation_file=ContentFile(buf.getvalue(), name="val.npz"),
-    )  # fmt: skip
-    task_registration_confirm(
-        task=task, tx_hash=send(task_create_call(task=task), creator_key), by=task.creator
-    )
-    link = services.superlink()
-    nodes = []
+    timings: dict = {}
+    p = start_platform_run(tmp_path, settings, monkeypatch, anvil.url, nodes=NODES, rounds=ROUNDS,
+                           min_participants=NODES)  # fmt: skip
+    task = p.task
     try:
-        link.start()
-        # when: three participants join with signed Joins; the registration jobs run; training starts
-        for i in range(NODES):
-            wallet = wallet_mod.create_key_file(tmp_path / f"w{i}.key")
-            key, pub = sl.generate_node_key(tmp_path / "keys" / f"node{i}")
-            x, y = datasets.partition(ds.x_train, ds.y_train, i, NODES, scheme="iid", seed=task.pk)
-            summary = datasets.data_summary(x, y)
-            msg = eip712.join_typed_data(
-                chain_id=31337, verifying_contract=chain.deployment_address("TaskRegistry"),
-                task_id=task.chain_task_id, participant=wallet.address, node_public_key=pub.read_text(),
-                data_summary=summary,
-            )  # fmt: skip
-            participation_join(
-                task=task, user=UserFactory(username=wallet.address), participant=wallet.address,
-                node_public_key=pub.read_text(), data_summary=summary,
-                signature=eip712.sign_typed_data(msg, wallet.private_key),
-            )  # fmt: skip
-            name, reg_id = queued.pop()
-            assert name == "node_register"
-            services.node_register(registration_id=reg_id, link=link)
-            nodes.append(
-                link.start_supernode(
-                    sl.free_port(),
-                    key,
-                    {
-                        "partition-id": i,
-                        "num-partitions": NODES,
-                        "dataset": "digits",
-                        "key-path": str(tmp_path / f"w{i}.key"),
-                    },
-                    log_path=tmp_path / f"supernode{i}.log",
-                )  # fmt: skip
-            )
-        task.refresh_from_db()
-        assert task.status == Task.Status.TRAINING
-        run = Run.objects.get(task=task)
-        services.training_run_launch(run_id=run.pk, link=link, follow=False)
         timings["setup_s"] = round(time.monotonic() - t0, 1)
 
-        # and: the follower runs; the ServerApp is killed after round 2; ledger txs are sent in order
-        killed = False
-        run_id, state = run.pk, "running"
-        deadline = time.monotonic() + 420
-        while state not in ("finalizing", "failed") and time.monotonic() < deadline:
-            state, run_id = services.training_follow(run_id=run_id, link=link, max_seconds=0)
-            for tx in ChainTx.objects.filter(function="commitRound", status=ChainTx.Status.QUEUED).order_by(
-                "pk"
-            ):
-                assert chain_tx_process(tx_id=tx.pk).status == ChainTx.Status.CONFIRMED, tx.error
+        # when: the follower runs; the ServerApp is killed after round 2; ledger txs are sent in order
+        killed = []
+
+        def kill_serverapp_once():
             if not killed and services.last_round_number(task) >= KILL_AFTER_ROUND:
                 pids = _serverapp_pids()
                 assert pids, "no flwr-serverapp process found"
                 for pid in pids:
                     os.kill(pid, signal.SIGKILL)
-                killed = True
-                timings["killed_after_round"] = services.last_round_number(task)
-            time.sleep(2)
+                killed.append(services.last_round_number(task))
+
+        state = p.follow(timeout=420, on_step=kill_serverapp_once)
+        timings["killed_after_round"] = killed[0] if killed else None
         timings["total_s"] = round(time.monotonic() - t0, 1)
 
         # then
@@ -169,6 +86,4 @@ def test_platform_training_with_signed_updates_crash_and_resume(tmp_path, settin
         )
         print("TIMINGS", timings)
     finally:
-        for node in nodes:
-            node.stop()
-        link.stop()
+        p.stop()

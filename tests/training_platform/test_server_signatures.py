@@ -137,3 +137,51 @@ def test_a_node_that_did_not_answer_is_recorded_against_that_node(global_record)
     assert [(u.node_id, u.wallet, u.reason) for u in rejected] == [
         (2, BOB.address, "no reply: Node unavailable")
     ]
+
+
+@pytest.mark.parametrize(("needed", "raises"), [(2, True), (1, False)])
+def test_a_round_with_fewer_answers_than_the_task_needs_does_not_count(
+    global_record, tmp_path, needed, raises
+):
+    # given: both participants were asked, BOB's node is gone; the task needs `needed` answers
+    from flwr.app import Error
+
+    hook = sa.JsonlRoundHook(tmp_path / "rounds.jsonl")
+    strategy = sa.ValidatingFedAvg(signing=CTX, min_available_nodes=1, min_train_nodes=needed, hook=hook)
+    strategy._global = global_record
+    strategy._train_sampled = [1, 2]
+    meta = Metadata(run_id=1, message_id="", src_node_id=sa.SUPERLINK_NODE_ID, dst_node_id=sa.SUPERLINK_NODE_ID,
+                    reply_to_message_id="i2", group_id="3", created_at=time.time(), ttl=3600,
+                    message_type=MessageType.TRAIN)  # fmt: skip
+    replies = [
+        reply(global_record, 1, signer=ALICE),
+        make_message(metadata=meta, error=Error(3, "Node unavailable")),
+    ]
+    if raises:
+        # then: the round is not recorded; the error names who did not answer
+        with pytest.raises(
+            sa.TooFewRepliesError,
+            match=rf"only 1 participant\(s\) answered, the task needs 2 \({BOB.address}: no reply: Node unavailable\)",
+        ):
+            strategy.aggregate_train(3, replies)
+        assert not (tmp_path / "rounds.jsonl").exists()
+    else:
+        strategy.aggregate_train(3, replies)
+        assert len((tmp_path / "rounds.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_rejected_update_still_counts_as_an_answer(global_record):
+    # a participant who answered with a bad update is present: rejected, but the round goes on
+    strategy = sa.ValidatingFedAvg(signing=CTX, min_available_nodes=1, min_train_nodes=2)
+    strategy._global = global_record
+    strategy._train_sampled = [1, 2]
+    arrays, _ = strategy.aggregate_train(
+        3, [reply(global_record, 1, signer=ALICE), reply(global_record, 2, signer=MALLORY)]
+    )
+    assert arrays is not None
+
+
+def test_serverapp_failure_reason_is_left_for_the_platform(tmp_path):
+    sa.write_error(tmp_path / "run" / "error.txt", sa.TooFewRepliesError("round 4: only 2 answered"))
+    assert (tmp_path / "run" / "error.txt").read_text() == "round 4: only 2 answered"
+    sa.write_error("", RuntimeError("x"))  # no path: nothing to write

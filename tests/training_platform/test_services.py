@@ -240,9 +240,17 @@ def test_too_few_online_participants_fails_the_task_with_reason(var_dir, link):
     for nid in (11, 12):  # 1 of 3 online
         link.nodes[nid]["status"] = "offline"
     link.statuses[int(run.flower_run_id)] = "finished:failed"
+    services.Path(run.run_config["error-path"]).write_text(
+        "round 1: only 1 participant(s) answered, the task needs 3"
+    )
     assert services.training_run_follow_step(run_id=run.pk, link=link) == "failed"
     task.refresh_from_db()
     assert task.status == S.FAILED and "only 1 participant node(s) online" in task.status_note
+    # and: the ServerApp's own reason is kept with the run and shown in the task's note
+    assert Run.objects.get(pk=run.pk).error.endswith(
+        "round 1: only 1 participant(s) answered, the task needs 3"
+    )
+    assert "only 1 participant(s) answered" in task.status_note
 
 
 def test_unknown_node_in_record_gets_no_leaf(var_dir, link):

@@ -58,9 +58,17 @@ PLATFORM_DEFAULTS: dict[str, Any] = {
     "aggregation-rule": "fedavg",
     "scorer": "",  # "pkg.module:callable" with score_updates' signature
     "heartbeat-path": "",  # touched every few seconds while the ServerApp lives
+    "error-path": "",  # why the run failed, in plain words, written before the ServerApp raises
 }
 
 REASON_UNKNOWN_NODE = "unknown node"
+NO_REPLY = "no reply: "  # reason prefix of a sampled node that did not answer
+
+
+class TooFewRepliesError(RuntimeError):
+    """Fewer participants answered a round than the task needs: the round does not count."""
+
+
 SUPERLINK_NODE_ID = 1  # flwr.common.constant.SUPERLINK_NODE_ID: the sender of replies the SuperLink makes up
 REASON_MISSING_SIGNATURE = "missing signature"
 REASON_HASH_MISMATCH = "update hash mismatch"
@@ -460,7 +468,7 @@ class ValidatingFedAvg(FedAvg):
         for index, node_id in enumerate(silent):
             why = superlink_errors[index].error.reason if index < len(superlink_errors) else "timed out"
             wallet = signing.participants.get(node_id, "") if signing else ""
-            rejected.append(UpdateRecord(node_id, None, 0, None, False, f"no reply: {why}", wallet=wallet))
+            rejected.append(UpdateRecord(node_id, None, 0, None, False, f"{NO_REPLY}{why}", wallet=wallet))
         for msg in replies:
             node_id = int(msg.metadata.src_node_id)
             if _from_superlink(msg):
@@ -531,6 +539,16 @@ class ValidatingFedAvg(FedAvg):
         kept, accepted, rejected = self.screen(replies, task_round)
         for r in rejected:
             log.warning("round %s: rejected update from node %s: %s", task_round, r.node_id, r.reason)
+        if self.signing is not None:  # platform runs: a round needs min-nodes participants who answered
+            silent = [r for r in rejected if r.reason.startswith(NO_REPLY)]
+            answered = len(accepted) + len(rejected) - len(silent)
+            if answered < self.min_train_nodes:
+                raise TooFewRepliesError(
+                    f"round {task_round}: only {answered} participant(s) answered, the task needs "
+                    f"{self.min_train_nodes} ("
+                    + "; ".join(f"{r.wallet or r.node_id}: {r.reason}" for r in silent)
+                    + ")"
+                )
         arrays, train_metrics = (None, None)
         if kept:
             arrays, train_metrics = AGGREGATION_RULES[self.aggregation_rule](self, task_round, kept)
@@ -710,6 +728,17 @@ def start_heartbeat(path: str | Path, interval: float = 2.0) -> threading.Event:
     return stop
 
 
+def write_error(path: str | Path | None, exc: BaseException) -> None:
+    """Leave the reason a run failed where the platform reads it (the ``error-path`` run-config key)."""
+    if not path:
+        return
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(str(exc) or type(exc).__name__)
+    except OSError as err:  # the reason is also in the run's log
+        log.warning("cannot write %s: %s", path, err)
+
+
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     rc = context.run_config
@@ -755,13 +784,17 @@ def main(grid: Grid, context: Context) -> None:
     )
     initial = ArrayRecord(model.state_dict())
     started = time.monotonic()
-    result = strategy.start(
-        grid=PollingGrid(grid, task.cfg(rc, "reply-poll-interval")),
-        initial_arrays=initial,
-        num_rounds=max(0, total_rounds - resume_from),
-        timeout=task.cfg(rc, "round-timeout"),
-        evaluate_fn=strategy.evaluate_fn,
-    )
+    try:
+        result = strategy.start(
+            grid=PollingGrid(grid, task.cfg(rc, "reply-poll-interval")),
+            initial_arrays=initial,
+            num_rounds=max(0, total_rounds - resume_from),
+            timeout=task.cfg(rc, "round-timeout"),
+            evaluate_fn=strategy.evaluate_fn,
+        )
+    except Exception as exc:
+        write_error(rc_get(rc, "error-path"), exc)
+        raise
     elapsed = time.monotonic() - started
     final = (result.arrays if len(result.arrays) else initial).to_numpy_ndarrays()
     final_metrics = strategy.history[-1] if strategy.history else {}
