@@ -14,3 +14,21 @@ def anvil():
 @pytest.fixture(scope="session")
 def dev_keys():
     return list(DEV_KEYS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _discard_enqueued_jobs():
+    """Jobs the tests enqueue go to the test broker (bcfl_site.settings.test: Redis db 12, read by no
+    worker); empty it when the session ends so they do not pile up. Nothing to do without Redis."""
+    yield
+    from django.conf import settings
+
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        return
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).flushdb()
+    except Exception:  # noqa: BLE001 - best effort
+        pass
