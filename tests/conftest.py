@@ -26,9 +26,9 @@ def _discard_enqueued_jobs():
     url = settings.CELERY_BROKER_URL
     if not url.startswith("redis://"):
         return
-    try:
-        import redis
+    import contextlib
 
+    import redis
+
+    with contextlib.suppress(redis.exceptions.RedisError, OSError):  # best effort
         redis.Redis.from_url(url, socket_connect_timeout=0.5).flushdb()
-    except Exception:  # noqa: BLE001 - best effort
-        pass

@@ -406,8 +406,10 @@ def trace_phases(module: Any, stats: Stats, task_id: int) -> None:
 
         return wrapper
 
+    original_factory = module.get_load_client_app_fn
+
     def load_fn_factory(*args: Any, **kwargs: Any) -> Any:
-        load = module.get_load_client_app_fn.__wrapped_original__(*args, **kwargs)
+        load = original_factory(*args, **kwargs)
 
         def load_app(*a: Any, **kw: Any) -> Any:
             app = timed("load_clientapp", load)(*a, **kw)
@@ -417,7 +419,6 @@ def trace_phases(module: Any, stats: Stats, task_id: int) -> None:
 
     for name in ("pull_task_input", "install_from_fab", "push_message"):
         setattr(module, name, timed(name, getattr(module, name)))
-    load_fn_factory.__wrapped_original__ = module.get_load_client_app_fn  # type: ignore[attr-defined]
     module.get_load_client_app_fn = load_fn_factory
     original_exit = module.flwr_exit
 
