@@ -642,6 +642,7 @@ def serverapp_error(run: Run) -> str:
 
 
 _STATUS_CHECKED: dict[int, float] = {}
+LOST = "finished:lost"  # our status for a run the SuperLink no longer knows
 
 
 def _status_due(run_pk: int) -> bool:
@@ -676,7 +677,7 @@ def training_run_follow_step(*, run_id: int, link=None) -> str:
         return "resumed"
     rounds_done = last_round_number(task)
     if run.status == Run.Status.RUNNING:
-        from training.superlink import FlowerError
+        from training.superlink import FlowerError, RunNotFound
 
         # Asking Flower costs a `flwr ls` process (seconds of CPU, taken from training): ask only when the
         # ServerApp's heartbeat is stale, when every round is in, or every TRAINING_STATUS_POLL_SECONDS.
@@ -687,18 +688,27 @@ def training_run_follow_step(*, run_id: int, link=None) -> str:
             return "running"
         try:
             status = link.run_status(int(run.flower_run_id))
-        except FlowerError as exc:  # SuperLink restarting: look again later
+        except RunNotFound as exc:  # the SuperLink restarted (in-memory state): the run is gone, resume it
+            logger.warning("run %s: %s; resuming after round %s", run.pk, exc, rounds_done)
+            status = LOST
+        except FlowerError as exc:  # SuperLink not answering (restarting): look again later
             logger.warning("run %s status unavailable: %s", run.pk, exc)
             return "running"
         if status != run.flower_status:
             Run.objects.filter(pk=run.pk).update(flower_status=status)
+            run.flower_status = status
         if status.startswith("finished"):
             run_ingest(run=run)  # lines written just before the end
             rounds_done = last_round_number(task)
             ok = status == "finished:completed" and rounds_done >= task.rounds
             run.status = Run.Status.COMPLETED if ok else Run.Status.FAILED
             run.finished_at = timezone.now()
-            if not ok:
+            if status == LOST:
+                run.error = (
+                    f"The SuperLink lost Flower run {run.flower_run_id} (it restarted) after round "
+                    f"{rounds_done} of {task.rounds}"
+                )
+            elif not ok:
                 run.error = f"Flower run ended {status} after round {rounds_done} of {task.rounds}"
                 reason = serverapp_error(run)
                 if reason:
@@ -737,7 +747,9 @@ def training_run_follow_step(*, run_id: int, link=None) -> str:
 def _run_failed(run: Run, *, link) -> str:
     """After a failed run: resume from the last ingested round, or fail the task with the reason."""
     task = run.task
-    online = _online_participant_nodes(task, link)
+    # After a SuperLink restart the SuperNodes are still reconnecting: resume without counting them (the new
+    # run waits for enough nodes and fails with that reason if they do not come back).
+    online = None if run.flower_status == LOST else _online_participant_nodes(task, link)
     if online is not None and online < task.min_participants:
         _task_fail(
             task,

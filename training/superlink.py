@@ -42,6 +42,10 @@ class FlowerError(RuntimeError):
     """A flwr command or process failed; the message carries its output."""
 
 
+class RunNotFound(FlowerError):
+    """The SuperLink answered and does not know the run (it restarted with fresh in-memory state)."""
+
+
 def flower_bin(name: str) -> str:
     """A Flower executable from this interpreter's venv (falls back to PATH)."""
     path = BIN_DIR / name
@@ -414,9 +418,14 @@ class SuperLink:
         return int(self.flwr_json(*args, timeout=300)["run-id"])
 
     def run_info(self, run_id: int) -> dict[str, Any]:
-        runs = self.flwr_json("ls", self.connection, "--run-id", str(int(run_id))).get("runs", [])
+        try:
+            runs = self.flwr_json("ls", self.connection, "--run-id", str(int(run_id))).get("runs", [])
+        except FlowerError as exc:
+            if "run id not found" in str(exc).lower():
+                raise RunNotFound(f"the SuperLink does not know Flower run {run_id}") from exc
+            raise
         if not runs:
-            raise FlowerError(f"run {run_id} not found")
+            raise RunNotFound(f"the SuperLink does not know Flower run {run_id}")
         return runs[0]
 
     def run_status(self, run_id: int) -> str:

@@ -93,3 +93,29 @@ def test_format_config(config, text):
 def test_last_json_skips_noise():
     assert sl._last_json('noise\n{"success": true, "run-id": 5}') == {"success": True, "run-id": 5}
     assert sl._last_json("") is None
+
+
+def test_run_unknown_to_the_superlink_is_told_apart_from_a_superlink_that_does_not_answer(
+    tmp_path, monkeypatch
+):
+    link = sl.SuperLink(var_dir=tmp_path / "var", address="127.0.0.1:1", flwr_home=tmp_path / "home")
+    answers = {
+        "gone": sl.FlowerError("flwr ls failed (exit 1): Displaying information for run ID 7...\n[code: 16] Run ID not found."),
+        "down": sl.FlowerError("flwr ls failed (exit 1): failed to connect to all addresses"),
+    }  # fmt: skip
+
+    state = {}
+
+    def flwr_json(*args, **kwargs):
+        if state["answer"] == "empty":
+            return {"success": True, "runs": []}
+        raise answers[state["answer"]]
+
+    monkeypatch.setattr(link, "flwr_json", flwr_json)
+    for state["answer"] in ("gone", "empty"):
+        with pytest.raises(sl.RunNotFound, match="does not know Flower run 7"):
+            link.run_status(7)
+    state["answer"] = "down"
+    with pytest.raises(sl.FlowerError) as info:
+        link.run_status(7)
+    assert not isinstance(info.value, sl.RunNotFound)

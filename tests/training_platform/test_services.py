@@ -434,3 +434,49 @@ def test_follow_job_keeps_its_chain_token_and_a_duplicate_chain_stops(var_dir, l
     assert jobs.training_run_follow.run(run.pk, token) == "running"  # its next slice
     assert jobs.training_run_follow.run(run.pk, "f" * 32) == "duplicate"  # a late redelivery of a dead chain
     assert sent == [[run.pk, token], [run.pk, token]]
+
+
+def test_run_lost_by_a_restarted_superlink_is_resumed_without_counting_reconnecting_nodes(var_dir, link):
+    # given: round 1 stored, then the SuperLink restarts with fresh state: it no longer knows the run, and the
+    # SuperNodes have not reconnected yet
+    from training.superlink import RunNotFound
+
+    task, _ = training_task(var_dir)
+    run = started(task, link)
+    ck = services.Path(run.run_config["output-dir"]) / "checkpoints"
+    write_round(services.Path(run.run_config["records-path"]), task, 1,
+                [(10 + i, account(i), True) for i in range(3)], ckpt_dir=ck)  # fmt: skip
+
+    known = link.run_status
+
+    def unknown(run_id):
+        if int(run_id) == int(run.flower_run_id):
+            raise RunNotFound(f"the SuperLink does not know Flower run {run_id}")
+        return known(run_id)
+
+    link.run_status = unknown
+    for node in link.nodes.values():
+        node["status"] = "offline"
+
+    # when
+    state, current = services.training_follow(run_id=run.pk, link=link, max_seconds=0, sleep=lambda s: None)
+
+    # then: a new attempt resumes after round 1; the task is still training
+    old, new = Run.objects.get(pk=run.pk), Run.objects.get(pk=current)
+    assert old.status == Run.Status.FAILED and "The SuperLink lost Flower run" in old.error
+    assert new.attempt == 2 and new.resume_from_round == 1 and new.flower_run_id is not None
+    assert Task.objects.get(pk=task.pk).status == S.TRAINING and state == "running"
+
+
+def test_superlink_that_does_not_answer_is_asked_again_later(var_dir, link):
+    from training.superlink import FlowerError
+
+    task, _ = training_task(var_dir)
+    run = started(task, link)
+
+    def down(run_id):
+        raise FlowerError("connection refused")
+
+    link.run_status = down
+    assert services.training_run_follow_step(run_id=run.pk, link=link) == "running"
+    assert Run.objects.get(pk=run.pk).status == Run.Status.RUNNING
