@@ -69,6 +69,15 @@ class PlatformRun:
                     pass
                 proc.wait(timeout=10)
 
+    def revive_nodes(self) -> list[int]:
+        """What a participant's client does: start again a SuperNode that stopped (indexes restarted)."""
+        from training.client.supernode import revive
+
+        handles = dict(enumerate(self.nodes))
+        restarted = revive(handles, backoff=1.0)
+        self.nodes = [handles[i] for i in range(len(self.nodes))]
+        return restarted
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()

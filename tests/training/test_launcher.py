@@ -369,3 +369,45 @@ def test_summarize_stats_per_child_life_cpu_and_phases(tmp_path):
     assert summary["cpu"] == {"n": 2, "mean": 0.3, "max": 0.4}
     assert summary["clientapp"] == {"n": 1, "mean": 0.3, "max": 0.3}
     assert summary["exit"] == {"n": 1, "mean": 0.4, "max": 0.4}
+
+
+class _FakeNode:
+    def __init__(self, alive=True, fail_start=False):
+        self._alive, self.fail_start = alive, fail_start
+        self.restarts, self.revive_after, self.log_path = 0, 0.0, None
+
+    def alive(self):
+        return self._alive
+
+    def exit_code(self):
+        return None if self._alive else 1
+
+    def restarted(self):
+        if self.fail_start:
+            raise OSError("SuperLink not reachable")
+        new = _FakeNode()
+        new.restarts = self.restarts + 1
+        return new
+
+
+def test_revive_restarts_stopped_supernodes_with_backoff_and_a_limit():
+    from training.client import supernode as sn
+
+    handles = {"a": _FakeNode(), "b": _FakeNode(alive=False)}
+    said = []
+    assert sn.revive(handles, log=said.append, backoff=60) == ["b"]
+    assert handles["b"].alive() and handles["b"].restarts == 1 and handles["a"].restarts == 0
+    assert "SuperNode b stopped (exit code 1); starting it again (1 of at most 5)" in said[0]
+    # a node that stops again waits out its backoff before the next restart
+    handles["b"]._alive = False
+    assert sn.revive(handles, backoff=60) == []
+    handles["b"].revive_after = 0.0
+    assert sn.revive(handles) == ["b"] and handles["b"].restarts == 2
+    # a restart that fails counts; past the limit the caller is told
+    handles["b"] = _FakeNode(alive=False, fail_start=True)
+    handles["b"].restarts = 4
+    assert sn.revive(handles, max_restarts=5, log=said.append) == ["b"]
+    assert "did not start: SuperLink not reachable" in said[-1] and handles["b"].restarts == 5
+    handles["b"].revive_after = 0.0
+    with pytest.raises(RuntimeError, match="SuperNode b stopped .* after 5 restart"):
+        sn.revive(handles, max_restarts=5)

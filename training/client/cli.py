@@ -245,8 +245,15 @@ def local_rounds(home: Home, task_id: int) -> list[dict]:
 
 
 def follow(home: Home, task_id: int, handle=None, *, out: TextIO = sys.stdout, poll: float = 3.0,
-           timeout: float | None = None) -> str:  # fmt: skip
-    """Show progress until the task's run ends (or the node dies / timeout); returns the task status."""
+           timeout: float | None = None, nodes: dict | None = None) -> str:  # fmt: skip
+    """Show progress until the task's run ends (or timeout); returns the task status.
+
+    ``handle`` (or ``nodes``, a dict holding it under "node" that is updated in place) is this participant's
+    SuperNode: while the task trains, a node that stopped (flwr's SuperNode exits when the SuperLink restarts)
+    is started again, with backoff, up to MAX_NODE_RESTARTS times.
+    """
+    if nodes is None and handle is not None:
+        nodes = {"node": handle}
     client = home.client()
     deadline = None if timeout is None else time.monotonic() + timeout
     last = ""
@@ -273,12 +280,24 @@ def follow(home: Home, task_id: int, handle=None, *, out: TextIO = sys.stdout, p
         if status in api.ENDED_STATUSES:
             out.write("\n" if tty else "")
             return status
-        if handle is not None and not handle.alive():
-            raise CliError(f"Your SuperNode stopped unexpectedly; see {home.task_dir(task_id) / 'supernode.log'}.\n"
-                           + _tail(home.task_dir(task_id) / "supernode.log"))  # fmt: skip
+        if nodes:
+            from training.client.supernode import revive
+
+            def say(message: str) -> None:
+                out.write(("\n" if tty else "") + message + "\n")
+                out.flush()
+
+            try:
+                revive(nodes, max_restarts=MAX_NODE_RESTARTS, log=say)
+            except RuntimeError as exc:
+                raise CliError(f"Your SuperNode keeps stopping: {exc}\n"
+                               + _tail(home.task_dir(task_id) / "supernode.log")) from exc  # fmt: skip
         if deadline is not None and time.monotonic() > deadline:
             return status
         time.sleep(poll)
+
+
+MAX_NODE_RESTARTS = 5
 
 
 def progress_bar(done: int, total: int, width: int = 20) -> str:
@@ -432,13 +451,14 @@ def _cmd_train(home: Home, args, out: TextIO) -> int:
           f"({args.isolation}) against {args.superlink}…", file=out, flush=True)  # fmt: skip
     handle = start_node(home, args.task, args.data, superlink=args.superlink, root_cert=args.root_cert,
                         isolation=args.isolation)  # fmt: skip
+    nodes = {"node": handle}
     try:
-        status = follow(home, args.task, handle, out=out, poll=args.poll)
+        status = follow(home, args.task, out=out, poll=args.poll, nodes=nodes)
     except KeyboardInterrupt:
         print("\nStopping your SuperNode…", file=out, flush=True)
         raise
     finally:
-        handle.stop()
+        nodes["node"].stop()
     print(f"Task {args.task} is {status}. Your SuperNode has stopped.", file=out)
     return 0 if status != "failed" else 1
 

@@ -55,6 +55,9 @@ class SuperNodeHandle:
     log_path: Path | None = None
     launcher_log_path: Path | None = None
     stats_path: Path | None = None
+    start_kwargs: dict[str, Any] = field(default_factory=dict)  # what start_supernode was called with
+    restarts: int = 0
+    revive_after: float = 0.0  # time.monotonic() before which revive() leaves it alone (backoff)
 
     @property
     def runtime_api_address(self) -> str:
@@ -87,6 +90,21 @@ class SuperNodeHandle:
         """Replace the launcher process (the launcher also restarts itself when a new run begins)."""
         terminate_group(self.launcher, timeout)
         self.start_launcher()
+
+    def exit_code(self) -> int | None:
+        """The SuperNode's exit code once it has ended (None while it runs)."""
+        return self.supernode.poll()
+
+    def restarted(self, timeout: float = 20.0) -> SuperNodeHandle:
+        """Stop what is left of this node and start it again with the same arguments (a new handle).
+
+        flwr 1.42's SuperNode exits when its SuperLink restarts (the node id it held is gone); the
+        participant's side starts it again and it re-authenticates with its key.
+        """
+        self.stop(timeout)
+        handle = start_supernode(**self.start_kwargs)
+        handle.restarts = self.restarts + 1
+        return handle
 
     def stop(self, timeout: float = 20.0) -> None:
         try:
@@ -191,6 +209,23 @@ def start_supernode(
     """
     port = int(runtime_port) if runtime_port else free_port()
     home = Path(flwr_home) if flwr_home else Path(tempfile.mkdtemp(prefix="flwr-node-"))
+    start_kwargs = {
+        "superlink": superlink,
+        "isolation": isolation,
+        "runtime_port": None,
+        "root_certificates": root_certificates,
+        "auth_private_key": auth_private_key,
+        "node_config": node_config,
+        "flwr_home": home,
+        "log_path": log_path,
+        "launcher_log_path": launcher_log_path,
+        "stats_path": stats_path,
+        "preload": preload,
+        "extra_env": extra_env,
+        "max_retries": max_retries,
+        "timeout": timeout,
+        "trace_phases": trace_phases,
+    }  # fmt: skip  (a restart takes a fresh Runtime API port: the old one may linger in TIME_WAIT)
     home.mkdir(parents=True, exist_ok=True)
     env = node_env(home, extra_env)
     cmd = supernode_command(
@@ -221,6 +256,7 @@ def start_supernode(
         runtime_port=port,
         supernode=proc,
         env=env,
+        start_kwargs=start_kwargs,
         log_path=Path(log_path) if log_path else None,
         launcher_log_path=Path(launcher_log_path or log_path) if (launcher_log_path or log_path) else None,
         stats_path=Path(stats_path) if stats_path else None,
@@ -288,6 +324,45 @@ def start_supernodes(
         stop_all(handles)
         raise
     return handles
+
+
+def revive(
+    handles: dict[Any, SuperNodeHandle],
+    *,
+    max_restarts: int = 5,
+    log: Callable[[str], None] | None = None,
+    backoff: float = 2.0,
+) -> list[Any]:
+    """Restart every handle whose SuperNode has ended (in place); returns the keys restarted.
+
+    Restarts back off (``backoff``, then twice as long each time); a restart that fails (the SuperLink is
+    still away) counts as one. Raises ``RuntimeError`` once a node has used ``max_restarts``.
+    """
+    revived = []
+    now = time.monotonic()
+    for key, handle in list(handles.items()):
+        if handle.alive() or now < handle.revive_after:
+            continue
+        code = handle.exit_code()
+        if handle.restarts >= max_restarts:
+            raise RuntimeError(
+                f"SuperNode {key} stopped (exit code {code}) after {handle.restarts} restart(s); "
+                f"see {handle.log_path or 'its log'}"
+            )
+        if log is not None:
+            log(f"SuperNode {key} stopped (exit code {code}); starting it again "
+                f"({handle.restarts + 1} of at most {max_restarts})")  # fmt: skip
+        try:
+            new = handle.restarted()
+        except Exception as exc:  # noqa: BLE001 - counted; tried again after the backoff
+            if log is not None:
+                log(f"SuperNode {key} did not start: {exc}")
+            new = handle
+            new.restarts += 1
+        new.revive_after = time.monotonic() + backoff * 2 ** (new.restarts - 1)
+        handles[key] = new
+        revived.append(key)
+    return revived
 
 
 def stop_all(handles: Iterable[SuperNodeHandle], timeout: float = 20.0) -> None:

@@ -217,12 +217,19 @@ class Simulation:
                 last = line
             if task["status"] in api.ENDED_STATUSES:
                 return task["status"]
-            dead = [i for i, h in self.handles.items() if not h.alive()]
-            if dead:
+            from training.client.supernode import revive
+
+            try:  # a SuperNode that stopped (the SuperLink restarted) is started again, with backoff
+                for i in revive(self.handles, max_restarts=client_cli.MAX_NODE_RESTARTS,
+                                log=lambda m: self.log(m.replace("SuperNode ", "SuperNode of p", 1))):  # fmt: skip
+                    h = self.handles[i]
+                    part = next(p for p in self.participants if p["index"] == i)
+                    part["pids"] = [x.pid for x in (h.supernode, h.launcher) if x is not None]
+                    self._write_manifest()
+            except RuntimeError as exc:
                 raise client_cli.CliError(
-                    f"SuperNode(s) of {', '.join(f'p{i}' for i in dead)} stopped; see "
-                    f"{self.base}/p<i>/tasks/{self.task_id}/supernode.log"
-                )
+                    f"{exc} (logs: {self.base}/p<i>/tasks/{self.task_id}/supernode.log)"
+                ) from exc
             if should_stop() or (deadline is not None and time.monotonic() > deadline):
                 return task["status"]
             time.sleep(self.poll)
