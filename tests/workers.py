@@ -25,6 +25,24 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # a helper, not a test
 
 
+def worker_env(*, broker_url: str, chain_url: str, **extra: str) -> dict[str, str]:
+    """Environment of a platform subprocess (Celery worker, manage.py) on the pytest test DB, a Redis db of its
+    own (`broker_url`) and the test's anvil node, with the platform's dev signer; `extra` adds variables."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bcfl_site.settings.test",
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_RESULT_BACKEND": broker_url,
+        "REDIS_URL": broker_url,
+        "CHAIN_RPC_URL": chain_url,
+        "CHAIN_ID": "31337",
+        "CHAIN_SIGNER_KEY": "",
+        "CHAIN_KEYSTORE_FILE": "",
+        **extra,
+    }
+
+
 @contextmanager
 def celery_producer_on(broker_url: str) -> Iterator:
     """Point this process's Celery producer at `broker_url` (a Redis db of its own), flushed before and after.

@@ -845,7 +845,12 @@ def training_watchdog(*, now=None) -> dict[str, list[int]]:
     """
     now = now or timezone.now()
     lease = timedelta(seconds=float(_setting("TRAINING_FOLLOWER_LEASE_SECONDS", 60.0)))
-    acted: dict[str, list[int]] = {"launch": [], "follow": [], "node_register": []}
+    jobs = {
+        "launch": "training_run_launch",
+        "follow": "training_run_follow",
+        "node_register": "node_register",
+    }
+    acted: dict[str, list[int]] = {action: [] for action in jobs}
     latest = (
         Run.objects.filter(task__status=Task.Status.TRAINING)
         .order_by("task_id", "-attempt")
@@ -869,10 +874,9 @@ def training_watchdog(*, now=None) -> dict[str, list[int]]:
     )
     acted["node_register"] = list(stale.values_list("pk", flat=True))
     with transaction.atomic():
-        for job, ids in acted.items():
+        for action, ids in acted.items():
             for pk in ids:
-                _enqueue("training_run_launch" if job == "launch" else
-                         "training_run_follow" if job == "follow" else job, pk)  # fmt: skip
+                _enqueue(jobs[action], pk)
     if any(acted.values()):
         logger.warning("training watchdog restarted %s", {k: v for k, v in acted.items() if v})
     return acted

@@ -14,7 +14,7 @@ import pytest
 from contracts.chain import ETH_TRANSFER
 from contracts.models import ChainTx
 from contracts.services import chain_tx_enqueue
-from tests.workers import celery_producer_on, test_database_url
+from tests.workers import celery_producer_on, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = "redis://127.0.0.1:6379/15"
@@ -30,18 +30,7 @@ def redis_broker():
 @pytest.mark.django_db(transaction=True)
 def test_celery_worker_confirms_an_enqueued_transaction(chain_settings, anvil, redis_broker, tmp_path):
     # given: a chain worker process on the same DB and node
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bcfl_site.settings.test",
-        "DATABASE_URL": test_database_url(),
-        "CELERY_BROKER_URL": BROKER,
-        "CELERY_RESULT_BACKEND": BROKER,
-        "REDIS_URL": BROKER,
-        "CHAIN_RPC_URL": anvil.url,
-        "CHAIN_ID": "31337",
-        "CHAIN_SIGNER_KEY": "",
-        "CHAIN_KEYSTORE_FILE": "",
-    }
+    env = worker_env(broker_url=BROKER, chain_url=anvil.url)
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "bcfl_site", "worker", "-Q", "chain", "--concurrency", "1",

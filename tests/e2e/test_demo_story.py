@@ -28,7 +28,7 @@ from django.core.management import call_command
 from eth_account import Account
 
 from tests.anvil import DEV_KEYS, Anvil
-from tests.workers import celery_producer_on, test_database_url
+from tests.workers import celery_producer_on, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -124,26 +124,18 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
     settings.CHAIN_SIGNER_KEY, settings.CHAIN_KEYSTORE_FILE = "", ""
     settings.VAR_DIR, settings.PRIVATE_MEDIA_ROOT = var, var / "private"
     settings.FLWR_HOME, settings.SUPERLINK_ADDRESS = var / "flwr", link_address
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bcfl_site.settings.test",
-        "DATABASE_URL": test_database_url(),
-        "CELERY_BROKER_URL": BROKER,
-        "CELERY_RESULT_BACKEND": BROKER,
-        "REDIS_URL": BROKER,
-        "CHAIN_RPC_URL": node.url,
-        "CHAIN_ID": "31337",
-        "CHAIN_SIGNER_KEY": "",
-        "CHAIN_KEYSTORE_FILE": "",
-        "BCFL_VAR_DIR": str(var),  # PRIVATE_MEDIA_ROOT (the validation set) is <VAR_DIR>/private
-        "FLWR_HOME": str(var / "flwr"),
-        "SUPERLINK_ADDRESS": link_address,
-        "BCFL_DATASET_CACHE": str(tmp_path / "datasets"),
-        "PYTHONUNBUFFERED": "1",
-        "TRAINING_FOLLOWER_LEASE_SECONDS": "15",  # a dead follower is replaced within ~15-20 s
-        "TRAINING_WATCHDOG_INTERVAL": "3",
-        "BCFL_TEST_BEAT": "1",  # the test settings' beat schedule is empty otherwise
-    }
+    env = worker_env(
+        broker_url=BROKER,
+        chain_url=node.url,
+        BCFL_VAR_DIR=str(var),  # PRIVATE_MEDIA_ROOT (the validation set) is <VAR_DIR>/private
+        FLWR_HOME=str(var / "flwr"),
+        SUPERLINK_ADDRESS=link_address,
+        BCFL_DATASET_CACHE=str(tmp_path / "datasets"),
+        PYTHONUNBUFFERED="1",
+        TRAINING_FOLLOWER_LEASE_SECONDS="15",  # a dead follower is replaced within ~15-20 s
+        TRAINING_WATCHDOG_INTERVAL="3",
+        BCFL_TEST_BEAT="1",  # the test settings' beat schedule is empty otherwise
+    )
     procs = Procs(tmp_path / "logs", env)
     manage = [sys.executable, str(ROOT / "manage.py")]
     celery = [sys.executable, "-m", "celery", "-A", "bcfl_site", "worker", "--loglevel", "INFO",

@@ -244,20 +244,25 @@ def local_rounds(home: Home, task_id: int) -> list[dict]:
         return []
 
 
-def follow(home: Home, task_id: int, handle=None, *, out: TextIO = sys.stdout, poll: float = 3.0,
+def follow(home: Home, task_id: int, *, out: TextIO = sys.stdout, poll: float = 3.0,
            timeout: float | None = None, nodes: dict | None = None) -> str:  # fmt: skip
     """Show progress until the task's run ends (or timeout); returns the task status.
 
-    ``handle`` (or ``nodes``, a dict holding it under "node" that is updated in place) is this participant's
-    SuperNode: while the task trains, a node that stopped (flwr's SuperNode exits when the SuperLink restarts)
-    is started again, with backoff, up to MAX_NODE_RESTARTS times.
+    ``nodes`` holds this participant's SuperNode handle under "node" and is updated in place: while the task
+    trains, a node that stopped (flwr's SuperNode exits when the SuperLink restarts) is started again, with
+    backoff, up to MAX_NODE_RESTARTS times.
     """
-    if nodes is None and handle is not None:
-        nodes = {"node": handle}
+    from training.client.supernode import revive
+
     client = home.client()
     deadline = None if timeout is None else time.monotonic() + timeout
     last = ""
     tty = out.isatty() if hasattr(out, "isatty") else False
+
+    def say(message: str) -> None:  # on its own line, below the progress bar
+        out.write(("\n" if tty else "") + message + "\n")
+        out.flush()
+
     while True:
         task = client.task(task_id)
         training = client.training(task_id)
@@ -281,12 +286,6 @@ def follow(home: Home, task_id: int, handle=None, *, out: TextIO = sys.stdout, p
             out.write("\n" if tty else "")
             return status
         if nodes:
-            from training.client.supernode import revive
-
-            def say(message: str) -> None:
-                out.write(("\n" if tty else "") + message + "\n")
-                out.flush()
-
             try:
                 revive(nodes, max_restarts=MAX_NODE_RESTARTS, log=say)
             except RuntimeError as exc:

@@ -42,6 +42,24 @@ terminate_group = stop_process
 _bin = flower_bin
 
 
+def _spawn(cmd: Sequence[str], *, env: Mapping[str, str], cwd: str | Path, log_path: str | Path | None):
+    """Start ``cmd`` in a session (process group) of its own, output appended to ``log_path`` (or discarded)."""
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
+    try:
+        return subprocess.Popen(
+            list(cmd),
+            env=dict(env),
+            cwd=str(cwd),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    finally:
+        if log_path:
+            out.close()
+
+
 @dataclass
 class SuperNodeHandle:
     """A running SuperNode (and, in ``warm`` mode, its launcher). Call ``stop()``."""
@@ -71,20 +89,8 @@ class SuperNodeHandle:
     def start_launcher(self) -> None:
         if not self.launcher_cmd:
             return
-        out = open(self.launcher_log_path, "ab") if self.launcher_log_path else subprocess.DEVNULL  # noqa: SIM115
-        try:
-            self.launcher = subprocess.Popen(
-                self.launcher_cmd,
-                env=self.env,
-                cwd=str(REPO_DIR),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its forked ClientApp children share this group
-            )
-        finally:
-            if self.launcher_log_path:
-                out.close()
+        # its forked ClientApp children share its process group
+        self.launcher = _spawn(self.launcher_cmd, env=self.env, cwd=REPO_DIR, log_path=self.launcher_log_path)
 
     def restart_launcher(self, timeout: float = 20.0) -> None:
         """Replace the launcher process (the launcher also restarts itself when a new run begins)."""
@@ -209,6 +215,8 @@ def start_supernode(
     """
     port = int(runtime_port) if runtime_port else free_port()
     home = Path(flwr_home) if flwr_home else Path(tempfile.mkdtemp(prefix="flwr-node-"))
+    # For SuperNodeHandle.restarted(); a restart takes a fresh Runtime API port (the old one may linger in
+    # TIME_WAIT).
     start_kwargs = {
         "superlink": superlink,
         "isolation": isolation,
@@ -225,7 +233,7 @@ def start_supernode(
         "max_retries": max_retries,
         "timeout": timeout,
         "trace_phases": trace_phases,
-    }  # fmt: skip  (a restart takes a fresh Runtime API port: the old one may linger in TIME_WAIT)
+    }
     home.mkdir(parents=True, exist_ok=True)
     env = node_env(home, extra_env)
     cmd = supernode_command(
@@ -237,20 +245,8 @@ def start_supernode(
         node_config=node_config,
         max_retries=max_retries,
     )
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=str(home),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # stock flower-superexec and its ClientApps share this group
-        )
-    finally:
-        if log_path:
-            out.close()
+    # stock flower-superexec and its ClientApps share the SuperNode's process group
+    proc = _spawn(cmd, env=env, cwd=home, log_path=log_path)
     handle = SuperNodeHandle(
         isolation=isolation,
         runtime_port=port,

@@ -30,6 +30,7 @@ from django.core.management.base import BaseCommand, CommandError
 from training import attacks, datasets
 from training.client import api
 from training.client import cli as client_cli
+from training.client.supernode import revive
 
 
 class Command(BaseCommand):
@@ -217,8 +218,6 @@ class Simulation:
                 last = line
             if task["status"] in api.ENDED_STATUSES:
                 return task["status"]
-            from training.client.supernode import revive
-
             try:  # a SuperNode that stopped (the SuperLink restarted) is started again, with backoff
                 for i in revive(self.handles, max_restarts=client_cli.MAX_NODE_RESTARTS,
                                 log=lambda m: self.log(m.replace("SuperNode ", "SuperNode of p", 1))):  # fmt: skip
