@@ -120,10 +120,10 @@ def run_platform(
     from django.core.files.base import ContentFile
     from eth_account import Account
 
+    from bcfl_core import dataspec, eip712
     from contracts import chain
     from contracts.models import ChainTx
     from contracts.services import chain_tx_process
-    from tasks import eip712
     from tasks.models import Task
     from tasks.services import participation_join, task_create, task_create_call, task_registration_confirm
     from training import datasets, services
@@ -175,7 +175,7 @@ def run_platform(
             key, pub = sl.generate_node_key(work / "keys" / f"node{i}")
             keys.append(key)
             x, y = datasets.partition(ds.x_train, ds.y_train, i, nodes, scheme="iid", seed=HPARAMS["seed"])
-            summary = datasets.data_summary(x, y)
+            summary = dataspec.data_summary(x, y)
             msg = eip712.join_typed_data(
                 chain_id=settings.CHAIN_ID, verifying_contract=chain.deployment_address("TaskRegistry"),
                 task_id=task.chain_task_id, participant=wallet.address, node_public_key=pub.read_text(),

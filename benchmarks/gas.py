@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT))
 from eth_utils import keccak, to_checksum_address  # noqa: E402
 from web3 import Web3  # noqa: E402
 
+from bcfl_core.merkle import leaf_hash, merkle_root  # noqa: E402
 from contracts.artifacts import load_artifact  # noqa: E402
-from contracts.merkle import leaf_hash, merkle_root  # noqa: E402
 from tests.anvil import Anvil, rpc  # noqa: E402
 from tests.contracts.helpers import ETH, Env, deploy_all  # noqa: E402
 

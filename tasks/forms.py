@@ -262,7 +262,7 @@ def load_and_summarise(upload) -> dict:
 
     The loaders take a path, so the upload is copied to a private temporary file first.
     """
-    from training.datasets import DataFileError, data_summary, load_data_file
+    from bcfl_core.dataspec import DataFileError, data_summary, load_data_file
 
     suffix = Path(upload.name).suffix.lower()
     with tempfile.TemporaryDirectory(prefix="bcfl-upload-") as tmp:
@@ -283,7 +283,7 @@ def load_and_summarise(upload) -> dict:
 
 
 def _check(summary: dict, spec: dict) -> list[str]:
-    from training.datasets import check_against_spec
+    from bcfl_core.dataspec import check_against_spec
 
     return check_against_spec(summary, spec)
 

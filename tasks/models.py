@@ -192,7 +192,7 @@ class Task(models.Model):
         return self.chain_task_id is not None
 
     def data_spec(self) -> dict:
-        """The spec in `training.datasets.check_against_spec` terms."""
+        """The spec in `bcfl_core.dataspec.check_against_spec` terms."""
         return {
             "feature_shape": list(self.feature_shape),
             "labels": list(self.label_set),
@@ -275,7 +275,7 @@ class Identity(models.Model):
     @cached_property
     def chain_hash(self) -> str:
         """bytes32 identity on chain: keccak256(did) as 0x hex."""
-        from tasks.eip712 import keccak_hex
+        from bcfl_core.eip712 import keccak_hex
 
         return keccak_hex(self.did)
 

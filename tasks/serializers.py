@@ -37,8 +37,8 @@ class TaskDetailOutputSerializer(TaskOutputSerializer):
 
     def get_join_domain(self, task: Task) -> dict | None:
         """EIP-712 domain a Join for this task must use (None until the contracts are deployed)."""
+        from bcfl_core.eip712 import join_domain
         from contracts.chain import ChainError, deployment_address
-        from tasks.eip712 import join_domain
 
         try:
             return join_domain(

@@ -21,9 +21,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from eth_utils import is_address, to_checksum_address
 
+from bcfl_core import eip712
 from contracts import chain
 from contracts.chain import ChainError, ChainUnavailable
-from tasks import eip712
 from tasks.models import Ban, Identity, IdentityWallet, Participation, Task, TrustedIssuer
 
 logger = logging.getLogger(__name__)
@@ -610,7 +610,7 @@ class _Summary:
 
 
 def _parse_summary(summary: dict) -> _Summary:
-    """The summary as `training.datasets.data_summary` makes it; JoinRefused(spec_mismatch) if malformed."""
+    """The summary as `bcfl_core.dataspec.data_summary` makes it; JoinRefused(spec_mismatch) if malformed."""
     try:
         shape = [int(d) for d in summary["feature_shape"]]
         per_label = {str(int(k)): int(v) for k, v in dict(summary["examples_per_label"]).items()}
@@ -629,7 +629,7 @@ def _parse_summary(summary: dict) -> _Summary:
 def check_summary_against_spec(summary: dict, task: Task) -> list[str]:
     parsed = _parse_summary(summary)
     try:
-        from training.datasets import check_against_spec
+        from bcfl_core.dataspec import check_against_spec
     except ImportError:  # pragma: no cover - training is part of the project; kept importable alone
         check_against_spec = _check_against_spec
     return check_against_spec(

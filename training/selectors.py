@@ -132,7 +132,7 @@ def task_training_progress(*, task: Task) -> dict:
 
 def round_proof(*, task: Task, number: int, wallet: str) -> dict | None:
     """Leaf, proof and root of `wallet`'s update in round `number` (None if it has no leaf there)."""
-    from contracts import merkle
+    from bcfl_core import merkle
     from training.services import round_leaves
 
     rnd = Round.objects.filter(task=task, number=number).first()

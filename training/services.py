@@ -34,8 +34,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from contracts import merkle
-from tasks import eip712
+from bcfl_core import eip712, merkle
 from tasks.models import Identity, Participation, Task
 from training.models import NodeRegistration, Round, Run, Update
 

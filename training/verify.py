@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks import eip712
+from bcfl_core import eip712
 from tasks.models import Task
 from training.models import Round
 

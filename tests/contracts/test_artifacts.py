@@ -9,8 +9,8 @@ import sys
 import pytest
 from eth_utils import keccak
 
+from bcfl_core.merkle import ZERO_ROOT, leaf_hash, merkle_proof, merkle_root, verify
 from contracts.artifacts import ROOT_CONTRACTS, artifact_names, load_artifact
-from contracts.merkle import ZERO_ROOT, leaf_hash, merkle_proof, merkle_root, verify
 
 EXPECTED = {
     "IdentityRegistry",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from eth_utils import keccak, to_checksum_address
 
-from contracts.merkle import leaf_hash, merkle_root
+from bcfl_core.merkle import leaf_hash, merkle_root
 from tests.contracts.helpers import ETH
 
 

@@ -4,7 +4,7 @@ import pytest
 from eth_abi import encode
 from eth_utils import keccak
 
-from contracts.merkle import leaf_hash, merkle_proof, merkle_root
+from bcfl_core.merkle import leaf_hash, merkle_proof, merkle_root
 from tests.contracts.helpers import ETH, reverts, role
 
 OPEN, FINALIZED, CANCELLED = 1, 2, 3

@@ -18,10 +18,10 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from eth_account import Account
 
+from bcfl_core import dataspec, eip712
 from contracts import chain
 from contracts.models import ChainTx
 from contracts.services import chain_tx_process
-from tasks import eip712
 from tasks.models import Task
 from tasks.services import participation_join, task_create, task_create_call, task_registration_confirm
 from tests.anvil import DEV_KEYS
@@ -130,7 +130,7 @@ def start_platform_run(
             wallet = wallet_mod.create_key_file(tmp_path / f"w{i}.key")
             key, pub = sl.generate_node_key(tmp_path / "keys" / f"node{i}")
             x, y = datasets.partition(ds.x_train, ds.y_train, i, nodes, scheme="iid", seed=task.pk)
-            summary = datasets.data_summary(x, y)
+            summary = dataspec.data_summary(x, y)
             msg = eip712.join_typed_data(
                 chain_id=31337, verifying_contract=chain.deployment_address("TaskRegistry"),
                 task_id=task.chain_task_id, participant=wallet.address, node_public_key=pub.read_text(),

@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_utils import keccak
 from factory.django import DjangoModelFactory
 
-from tasks import eip712
+from bcfl_core import eip712
 from tasks.models import Task
 
 User = get_user_model()

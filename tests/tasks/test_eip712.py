@@ -2,7 +2,7 @@
 
 import pytest
 
-from tasks import eip712
+from bcfl_core import eip712
 from tests.tasks.conftest import REGISTRY, wallet
 
 
@@ -34,7 +34,7 @@ def test_bad_signature_raises():
 def test_update_signature_round_trip_and_tamper():
     from eth_account import Account
 
-    from tasks.eip712 import recover_signer, sign_typed_data, update_typed_data
+    from bcfl_core.eip712 import recover_signer, sign_typed_data, update_typed_data
 
     acct = Account.create()
     registry = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tasks import eip712
+from bcfl_core import eip712
 from tasks.models import Ban, Identity, TrustedIssuer
 from tasks.services import (
     CredentialError,

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from bcfl_core import eip712
 from contracts.models import ChainTx
-from tasks import eip712
 from tasks.models import Participation, Task, TrustedIssuer
 from tasks.services import (
     JoinRefused,

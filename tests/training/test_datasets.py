@@ -3,6 +3,7 @@ import pickle
 import numpy as np
 import pytest
 
+from bcfl_core import dataspec
 from training import datasets
 
 
@@ -74,7 +75,7 @@ def test_partition_returns_rows_of_both_arrays():
 def test_npz_loads_x_and_y(tmp_path):
     path = tmp_path / "mine.npz"
     np.savez(path, x=np.ones((4, 3)), y=np.array([0, 1, 1, 0]))
-    x, y = datasets.load_data_file(path)
+    x, y = dataspec.load_data_file(path)
     assert x.shape == (4, 3) and x.dtype == np.float32 and y.dtype == np.int64
 
 
@@ -83,28 +84,28 @@ def test_npz_with_pickled_objects_is_refused(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, x=np.array([{"a": 1}, None], dtype=object), y=np.array([0, 1]))
     # when / then
-    with pytest.raises(datasets.DataFileError, match="pickled"):
-        datasets.load_npz(path)
+    with pytest.raises(dataspec.DataFileError, match="pickled"):
+        dataspec.load_npz(path)
 
 
 def test_npz_that_is_a_raw_pickle_is_refused(tmp_path):
     path = tmp_path / "raw.npz"
     path.write_bytes(pickle.dumps({"x": 1}))
-    with pytest.raises(datasets.DataFileError):
-        datasets.load_npz(path)
+    with pytest.raises(dataspec.DataFileError):
+        dataspec.load_npz(path)
 
 
 def test_npz_missing_keys_says_which(tmp_path):
     path = tmp_path / "bad.npz"
     np.savez(path, features=np.ones((2, 2)))
-    with pytest.raises(datasets.DataFileError, match="missing x, y"):
-        datasets.load_npz(path)
+    with pytest.raises(dataspec.DataFileError, match="missing x, y"):
+        dataspec.load_npz(path)
 
 
 def test_csv_last_column_is_label_with_optional_header(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("f1,f2,label\n0.5,1,0\n2,3,1\n")
-    x, y = datasets.load_data_file(path)
+    x, y = dataspec.load_data_file(path)
     assert x.tolist() == [[0.5, 1.0], [2.0, 3.0]] and y.tolist() == [0, 1]
 
 
@@ -120,31 +121,31 @@ def test_csv_last_column_is_label_with_optional_header(tmp_path):
 def test_csv_errors_are_plain(tmp_path, text, match):
     path = tmp_path / "d.csv"
     path.write_text(text)
-    with pytest.raises(datasets.DataFileError, match=match):
-        datasets.load_csv(path)
+    with pytest.raises(dataspec.DataFileError, match=match):
+        dataspec.load_csv(path)
 
 
 def test_other_file_types_and_missing_files_are_refused(tmp_path):
-    with pytest.raises(datasets.DataFileError, match="unsupported"):
-        datasets.load_data_file(tmp_path / "a.pkl")
-    with pytest.raises(datasets.DataFileError, match="does not exist"):
-        datasets.load_data_file(tmp_path / "a.npz")
+    with pytest.raises(dataspec.DataFileError, match="unsupported"):
+        dataspec.load_data_file(tmp_path / "a.pkl")
+    with pytest.raises(dataspec.DataFileError, match="does not exist"):
+        dataspec.load_data_file(tmp_path / "a.npz")
 
 
 def test_summary_and_spec_check():
     # given
     x = np.zeros((5, 64), dtype=np.float32)
     y = np.array([0, 1, 1, 9, 12])
-    summary = datasets.data_summary(x, y)
+    summary = dataspec.data_summary(x, y)
     # then
     assert summary == {"feature_shape": [64], "examples_per_label": {"0": 1, "1": 2, "9": 1, "12": 1}, "n": 5}
     assert (
-        datasets.check_against_spec(
+        dataspec.check_against_spec(
             summary, {"feature_shape": [64], "labels": list(range(13)), "min_samples": 5}
         )
         == []
     )
-    problems = datasets.check_against_spec(
+    problems = dataspec.check_against_spec(
         summary, {"feature_shape": [8, 8], "labels": list(range(10)), "min_samples": 50}
     )
     assert problems == [

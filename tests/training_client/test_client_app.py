@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 
-from tasks import eip712
+from bcfl_core import dataspec, eip712
 from training import datasets, zoo
 from training.client.wallet import create_key_file
 from training.flower_app import client_app, task
@@ -105,7 +105,7 @@ def test_label_flip_trains_on_flipped_labels(data_file, monkeypatch):
 
     monkeypatch.setattr(task, "train", spy)
     call_train({"data-path": str(data_file), "attack": "label_flip"}, {})
-    _, y = datasets.load_data_file(data_file)
+    _, y = dataspec.load_data_file(data_file)
     assert seen["y"].tolist() == (9 - y).tolist()
 
 

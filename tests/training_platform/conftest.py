@@ -9,7 +9,7 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from tasks import eip712
+from bcfl_core import eip712
 from tasks.models import Participation
 from tasks.services import identity_for_wallet
 from tests.tasks.conftest import (  # noqa: F401 - fixtures

@@ -13,7 +13,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Metadata, MetricRecord, RecordDi
 from flwr.app.message import make_message
 from flwr.app.message_type import MessageType
 
-from tasks import eip712
+from bcfl_core import eip712
 from training import zoo
 from training.flower_app import server_app as sa
 

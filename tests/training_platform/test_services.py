@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from contracts import merkle
+from bcfl_core import merkle
 from contracts.models import ChainTx
 from tasks.models import Task
 from tests.training_platform.conftest import REGISTRY, TaskFactory, account, participate, write_round

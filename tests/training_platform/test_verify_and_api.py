@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from contracts import merkle
+from bcfl_core import merkle
 from contracts.models import ChainEvent, ChainTx
 from tests.training_platform.conftest import account, write_round
 from tests.training_platform.test_services import enqueued, started, training_task  # noqa: F401

@@ -181,7 +181,7 @@ class Client:
 
     def join(self, task: dict, wallet, *, node_public_key: str, data_summary: dict) -> dict:
         """POST a signed Join for ``task`` (a ``task()`` dict). ``JoinRefused`` with the reason otherwise."""
-        from tasks import eip712
+        from bcfl_core import eip712
 
         domain = task.get("join_domain")
         if not domain:
@@ -307,14 +307,14 @@ def round_progress(
 
 def data_check(data_path: str | Path, spec: dict) -> tuple[dict | None, list[str]]:
     """(summary, problems) of the local data file against a task's data spec; only the summary may leave."""
-    from training import datasets
+    from bcfl_core import dataspec
 
     try:
-        x, y = datasets.load_data_file(data_path)
-    except datasets.DataFileError as exc:
+        x, y = dataspec.load_data_file(data_path)
+    except dataspec.DataFileError as exc:
         return None, [str(exc)]
-    summary = datasets.data_summary(x, y)
-    return summary, datasets.check_against_spec(summary, spec)
+    summary = dataspec.data_summary(x, y)
+    return summary, dataspec.check_against_spec(summary, spec)
 
 
 def task_data_spec(task: dict) -> dict:

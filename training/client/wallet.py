@@ -101,7 +101,7 @@ def load_wallet(path: str | Path, *, password: str | None = None, password_env: 
 def sign_update(wallet: Wallet, *, chain_id: int, registry: str, task_id: int, round: int,
                 update_hash: str) -> str:  # fmt: skip
     """EIP-712 ``Update(taskId, round, updateHash)`` signature, 0x hex."""
-    from tasks import eip712
+    from bcfl_core import eip712
 
     typed = eip712.update_typed_data(
         chain_id=chain_id, verifying_contract=registry, task_id=task_id, round=round, update_hash=update_hash

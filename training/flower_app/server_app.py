@@ -40,7 +40,7 @@ if __package__:  # imported from the repository as training.flower_app.server_ap
 else:  # loaded by Flower from the unpacked app bundle
     import task  # type: ignore[no-redef]
 
-from tasks import eip712  # pure Python (eth_account), no Django
+from bcfl_core import eip712  # pure Python (eth_account), no Django
 from training import zoo
 
 log = logging.getLogger("bcfl.serverapp")

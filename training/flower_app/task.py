@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bcfl_core import dataspec
 from training import datasets, zoo
 
 # Defaults mirror [tool.flwr.app.config] in pyproject.toml; the run config wins.
@@ -106,7 +107,7 @@ def client_data(
     """
     data_path = str(node_config.get("data-path", "") or "")
     if data_path:
-        x, y = datasets.load_data_file(data_path)
+        x, y = dataspec.load_data_file(data_path)
         return x, y, x, y
     if "partition-id" not in node_config or "num-partitions" not in node_config:
         raise ValueError("node config needs either data-path or partition-id and num-partitions")
@@ -125,7 +126,7 @@ def server_test_data(run_config: Mapping[str, Any]) -> tuple[np.ndarray, np.ndar
     """The held-out set the ServerApp scores the global model on."""
     path = str(cfg(run_config, "test-data-path"))
     if path:
-        return datasets.load_data_file(path)
+        return dataspec.load_data_file(path)
     ds = datasets.load_dataset(cfg(run_config, "dataset"))
     return ds.x_test, ds.y_test
 

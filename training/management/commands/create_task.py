@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 
+from bcfl_core import dataspec
 from training import datasets
 
 
@@ -71,7 +72,7 @@ class Command(BaseCommand):
         ds = datasets.load_dataset(o["dataset"])
         buf = io.BytesIO()
         np.savez(buf, x=ds.x_test, y=ds.y_test)
-        summary = {**datasets.data_summary(ds.x_test, ds.y_test), "dataset": o["dataset"]}
+        summary = {**dataspec.data_summary(ds.x_test, ds.y_test), "dataset": o["dataset"]}
         creator = user_get_or_create_for_address(address=address)
         try:
             task = task_create(
