@@ -36,13 +36,13 @@ from django.utils import timezone
 
 from bcfl_core import eip712, merkle
 from tasks.models import Identity, Participation, Task
+from training import defence
 from training.models import NodeRegistration, Round, Run, Update
 
 logger = logging.getLogger(__name__)
 
 SCORE_SCALE = 10**6  # leaf score = round(score * 1e6) as uint256
 ZERO_HASH = "0x" + "00" * 32
-SUPPORTED_RULES = ("fedavg",)  # robust rules arrive with the defence issue
 
 
 class TrainingError(Exception):
@@ -297,10 +297,12 @@ def training_run_start(*, task: Task, by=None) -> Run:
             raise TrainingError(f"The task is {locked.get_status_display().lower()}, not recruiting.")
         if locked.chain_task_id is None:
             raise TrainingError("The task is not registered on chain.")
-        if locked.aggregation_rule not in SUPPORTED_RULES:
+        rule = defence.RULES.get(locked.aggregation_rule)
+        if rule is None or not rule.available:
+            available = ", ".join(r.entry.label for r in defence.RULES.values() if r.available)
             raise TrainingError(
                 f"Aggregation rule {locked.get_aggregation_rule_display()} is not available yet "
-                f"(available: {', '.join(SUPPORTED_RULES)})."
+                f"(available: {available})."
             )
         nodes = task_node_map(task=locked)
         if len(nodes) < locked.min_participants:

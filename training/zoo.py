@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-MODEL_KINDS = ("mlp", "cnn")
+from training.model_kinds import MODEL_KINDS as _KINDS  # noqa: E402
+
+MODEL_KINDS = tuple(k.name for k in _KINDS)
 
 
 class MLP(nn.Module):

@@ -25,7 +25,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -41,7 +41,7 @@ else:  # loaded by Flower from the unpacked app bundle
     import task  # type: ignore[no-redef]
 
 from bcfl_core import eip712  # pure Python (eth_account), no Django
-from training import zoo
+from training import contribution, defence, zoo
 
 log = logging.getLogger("bcfl.serverapp")
 
@@ -56,7 +56,7 @@ PLATFORM_DEFAULTS: dict[str, Any] = {
     "initial-checkpoint": "",
     "initial-sha256": "",  # weights_hash the checkpoint must have
     "aggregation-rule": "fedavg",
-    "scorer": "",  # "pkg.module:callable" with score_updates' signature
+    "scorer": "",  # a training.contribution.SCORERS name ("" = default) or "pkg.module:callable"
     "heartbeat-path": "",  # touched every few seconds while the ServerApp lives
     "error-path": "",  # why the run failed, in plain words, written before the ServerApp raises
 }
@@ -312,37 +312,14 @@ def check_update_signature(
 # --- scoring and aggregation rules (hook points for contribution and defence) -------------------
 
 
-def score_updates(
-    server_round: int,
-    accepted: Sequence[UpdateRecord],
-    rejected: Sequence[UpdateRecord],
-    global_before: Sequence[np.ndarray],
-    update_arrays: Mapping[int, Sequence[np.ndarray]],
-    central_eval: Callable[[Sequence[np.ndarray]], dict[str, float]] | None,
-) -> dict[int, float]:
-    """Default per-round score: 1 for each accepted update (rejected ones always score 0).
-
-    The contribution issue replaces this (``scorer`` run-config key) with GTG-Shapley on the
-    validation set; the follower scales scores by 1e6 into the uint256 of each Merkle leaf.
-    """
-    return {u.node_id: 1.0 for u in accepted}
-
-
 def scorer_from_config(run_config: Mapping[str, Any]):
+    """The round scorer: a name registered in ``training.contribution.SCORERS`` ("" = the default), or a
+    ``"pkg.module:callable"`` with the same signature."""
     spec = rc_get(run_config, "scorer")
-    if not spec:
-        return score_updates
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def _aggregate_fedavg(strategy: ValidatingFedAvg, server_round: int, kept: list[Message]):
-    return FedAvg.aggregate_train(strategy, server_round, kept)
-
-
-# name -> callable(strategy, round, kept replies) -> (ArrayRecord | None, MetricRecord | None).
-# Robust rules (Multi-Krum, trimmed mean, median) belong to the defence issue.
-AGGREGATION_RULES: dict[str, Callable[..., Any]] = {"fedavg": _aggregate_fedavg}
+    if ":" in spec:
+        module, _, attr = spec.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return contribution.scorer(spec).load()
 
 
 # --- strategy -----------------------------------------------------------------------------------
@@ -373,16 +350,18 @@ class ValidatingFedAvg(FedAvg):
         signing: SigningContext | None = None,
         round_offset: int = 0,
         aggregation_rule: str = "fedavg",
-        scorer=score_updates,
+        scorer=contribution.accepted_count,
         node_wait_timeout: float = 600.0,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        if aggregation_rule not in AGGREGATION_RULES:
+        rule = defence.RULES.get(aggregation_rule)
+        if rule is None or not rule.available:
+            available = ", ".join(n for n, r in defence.RULES.items() if r.available)
             raise ValueError(
-                f"aggregation rule {aggregation_rule!r} is not implemented yet "
-                f"(available: {', '.join(sorted(AGGREGATION_RULES))})"
+                f"aggregation rule {aggregation_rule!r} is not implemented yet (available: {available})"
             )
+        self._aggregate = rule.load()
         self.hook = hook or NullRoundHook()
         self._hook_info = _hook_takes_info(self.hook)
         self.central_eval = central_eval  # callable(list[np.ndarray]) -> {"accuracy", "loss"}
@@ -551,7 +530,7 @@ class ValidatingFedAvg(FedAvg):
                 )
         arrays, train_metrics = (None, None)
         if kept:
-            arrays, train_metrics = AGGREGATION_RULES[self.aggregation_rule](self, task_round, kept)
+            arrays, train_metrics = self._aggregate(self, task_round, kept)
         new_global = arrays if arrays is not None else self._global
         global_np = new_global.to_numpy_ndarrays()
         metrics: dict[str, float] = {}
