@@ -49,41 +49,94 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return _clean_xy(x, y, path.name)
 
 
+# Tried in this order: a numeric file never holds ";", TAB or "|" unless it is its delimiter, while a
+# ";" file may hold decimal commas.
+CSV_DELIMITERS = (";", "\t", "|", ",")
+
+
 def load_csv(path: str | Path, *, has_header: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """CSV of numbers; the last column is the label. A non-numeric first row is taken as a header."""
+    """CSV of numbers, one example per row, the label in the last column.
+
+    The delimiter is detected among ``, ; TAB |`` (the one that splits every row into the same number of
+    columns, at least two); with ``;`` a decimal comma (``0,5``) is read as a decimal point. The first row is
+    a header only when it looks like one (``has_header=None``): no empty cell, and its cells are names
+    rather than numbers (numbered column names such as ``0,1,…,63,label`` count as names). Any other row
+    must be all numbers: an empty or non-numeric cell raises :class:`DataFileError` naming the line and the
+    column (1-based), so no row is ever dropped silently.
+
+    Returns ``(x, y)``: float32 ``(n, columns - 1)`` and int64 ``(n,)``.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"data file {path} does not exist")
-    rows: list[list[str]] = []
-    with path.open(newline="") as f:
-        for row in csv.reader(f):
-            if row and any(cell.strip() for cell in row):
-                rows.append(row)
-    if not rows:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(
+            f"{path.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV"
+        ) from exc
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
         raise DataFileError(f"{path.name} is empty")
+    delimiter = _csv_delimiter([line for _, line in lines[:50]], path.name)
+    rows = [(n, row) for n, line in lines for row in csv.reader([line], delimiter=delimiter)]
+    width = len(rows[0][1])
     if has_header is None:
-        try:
-            [float(c) for c in rows[0]]
-            has_header = False
-        except ValueError:
-            has_header = True
+        has_header = _looks_like_header(rows[0][1])
     if has_header:
         rows = rows[1:]
     if not rows:
         raise DataFileError(f"{path.name} has a header but no data rows")
-    width = len(rows[0])
-    if width < 2:
-        raise DataFileError(f"{path.name} needs at least one feature column and a label column")
     values = np.empty((len(rows), width), dtype=np.float64)
-    for i, row in enumerate(rows):
-        line = i + 1 + int(bool(has_header))
+    for i, (line, row) in enumerate(rows):
         if len(row) != width:
             raise DataFileError(f"{path.name} line {line}: expected {width} columns, found {len(row)}")
-        try:
-            values[i] = [float(c) for c in row]
-        except ValueError as exc:
-            raise DataFileError(f"{path.name} line {line}: not a number ({exc})") from exc
+        for col, cell in enumerate(row, start=1):
+            number = _csv_number(cell, decimal_comma=delimiter == ";")
+            if number is None:
+                what = "empty cell" if not cell.strip() else f"{cell.strip()!r} is not a number"
+                raise DataFileError(f"{path.name} line {line}, column {col}: {what}")
+            values[i, col - 1] = number
     return _clean_xy(values[:, :-1], values[:, -1], path.name)
+
+
+def _csv_number(cell: str, *, decimal_comma: bool = False) -> float | None:
+    cell = cell.strip()
+    if decimal_comma and cell.count(",") == 1 and "." not in cell:
+        cell = cell.replace(",", ".")
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _csv_delimiter(lines: list[str], name: str) -> str:
+    """The delimiter that splits every sampled line into the same number (≥ 2) of columns."""
+    for delimiter in CSV_DELIMITERS:
+        widths = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
+        if len(widths) == 1 and widths.pop() >= 2:
+            return delimiter
+    for delimiter in CSV_DELIMITERS:  # ragged rows: the per-line column check names the first bad line
+        if len(next(csv.reader(lines[:1], delimiter=delimiter))) >= 2:
+            return delimiter
+    raise DataFileError(
+        f"{name} needs at least one feature column and a label column, separated by commas "
+        "(semicolons, tabs and | are recognised too); found a single column on the first line"
+    )
+
+
+def _looks_like_header(row: list[str]) -> bool:
+    cells = [c.strip() for c in row]
+    if any(not c for c in cells):
+        return False
+    numeric = [_csv_number(c) is not None for c in cells]
+    if not any(numeric):
+        return True
+    # Numbered column names ("0,1,...,63,label" or "1,...,64,label"): names, not an example.
+    if not numeric[-1] and all(numeric[:-1]):
+        idx = [float(c) for c in cells[:-1]]
+        return idx == [float(i) for i in range(len(idx))] or idx == [float(i + 1) for i in range(len(idx))]
+    return False
 
 
 def load_data_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -112,7 +112,7 @@ def test_csv_last_column_is_label_with_optional_header(tmp_path):
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("1,2,0\n3,x,1\n", "line 2: not a number"),
+        ("1,2,0\n3,x,1\n", "line 2, column 2: .x. is not a number"),
         ("1,2,0\n3,1\n", "line 2: expected 3 columns"),
         ("", "empty"),
         ("1,2,0.5\n", "whole numbers"),
