@@ -1,0 +1,99 @@
+"""The round's contribution game in torch: utility of a coalition of updates and its Taylor surrogate.
+
+Utility ``v(S)`` = minus the mean cross-entropy loss on the validation set ``(x, y)`` of the model whose
+parameters are the FedAvg aggregate of the updates in ``S`` (mixing coefficients ``w_i / Σ_{j∈S} w_j``,
+``w_i`` the update's example count); ``v(∅)`` is the global model before the round. No retraining. The
+surrogate is the second-order Taylor expansion of the loss at the global model in the update directions
+``d_i = θ_i − θ_global``: ``a_i = −∇L·d_i`` and ``B_ij = −d_iᵀ H d_j`` (one gradient and ``n``
+Hessian-vector products). See :mod:`training.shapley` for the estimator that uses both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from training.shapley import QuadraticSurrogate
+
+
+class RoundGame:
+    """A round's contribution game over ``updates`` (each a list of arrays in the model's key order).
+
+    ``model`` gives the architecture and parameter names/order (its own values are not used);
+    ``global_arrays`` the global model before the round; ``weights`` (n,) example counts (floats ≥ 0,
+    all zero → equal weights). Shapes: every update has the global model's array shapes.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        global_arrays: Sequence[np.ndarray],
+        updates: Sequence[Sequence[np.ndarray]],
+        weights: Sequence[float],
+        x: np.ndarray,
+        y: np.ndarray,
+    ):
+        self.model = model.eval()
+        self.keys = list(model.state_dict().keys())
+        self.shapes = [tuple(np.shape(a)) for a in global_arrays]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.g = torch.from_numpy(_flat(global_arrays))
+        self.W = torch.from_numpy(np.stack([_flat(u) for u in updates])) if updates else torch.zeros(0)
+        w = np.asarray(weights, dtype=np.float64)
+        self.weights = w if w.sum() > 0 else np.ones_like(w)
+        self.x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        self.y = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+        self.evaluations = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.weights)
+
+    def _params(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        out, start = {}, 0
+        for key, shape, size in zip(self.keys, self.shapes, self.sizes, strict=True):
+            out[key] = flat[start : start + size].reshape(shape)
+            start += size
+        return out
+
+    def loss(self, flat: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(self.model, self._params(flat), (self.x,))
+        return nn.functional.cross_entropy(logits, self.y)
+
+    def theta(self, mask: np.ndarray) -> torch.Tensor:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return self.g
+        p = self.weights * mask
+        p = torch.from_numpy(p / p.sum()).to(self.W.dtype)
+        return p @ self.W
+
+    @torch.no_grad()
+    def utility(self, mask: np.ndarray) -> float:
+        """``v(S)`` for a bool mask (n,): minus the validation loss of the coalition's FedAvg aggregate."""
+        self.evaluations += 1
+        return -float(self.loss(self.theta(mask)))
+
+    def surrogate(self) -> QuadraticSurrogate:
+        """The Taylor surrogate at the global model (``c = v(∅)``)."""
+        g = self.g.clone().requires_grad_(True)
+        loss = self.loss(g)
+        (grad,) = torch.autograd.grad(loss, g, create_graph=True)
+        D = self.W - self.g  # (n, D) update directions
+        hd = []
+        for d in D:
+            (h,) = torch.autograd.grad(grad, g, grad_outputs=d, retain_graph=True)
+            hd.append(h.detach())
+        HD = torch.stack(hd) if hd else torch.zeros_like(D)
+        a = -(D @ grad.detach()).double().numpy()
+        B = -(D @ HD.T).double().numpy()
+        B = 0.5 * (B + B.T)
+        return QuadraticSurrogate(-float(loss.detach()), a, B, self.weights)
+
+
+def _flat(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    return np.concatenate([np.asarray(a, dtype=np.float32).ravel() for a in arrays])
