@@ -57,7 +57,6 @@ RULES: dict[str, AggregationRule] = {
                 min_participants=3,
             ),
             f"{_RULES_MODULE}:multikrum",
-            available=False,
         ),
         AggregationRule(
             Entry(
@@ -67,12 +66,20 @@ RULES: dict[str, AggregationRule] = {
                 min_participants=3,
             ),
             f"{_RULES_MODULE}:trimmed_mean",
-            available=False,
         ),
         AggregationRule(
             Entry("median", "Median", "Coordinate-wise median of the updates.", min_participants=3),
             f"{_RULES_MODULE}:median",
-            available=False,
+        ),
+        AggregationRule(
+            Entry(
+                "validation_loo",
+                "Validation leave-one-out",
+                "Leaves out an update when the aggregate's loss on the committed validation set is lower "
+                "without it, then averages the rest (FedAvg).",
+                min_participants=3,
+            ),
+            f"{_RULES_MODULE}:validation_loo",
         ),
     )
 }

@@ -107,7 +107,7 @@ def test_participants_parse_and_unknown_rule_is_refused(tmp_path):
     assert ctx.participants == {5: ALICE.address} and ctx.chain_task_id == 4
     assert sa.signing_context_from_config({}) is None
     with pytest.raises(ValueError, match="not implemented yet"):
-        sa.ValidatingFedAvg(aggregation_rule="multikrum")
+        sa.ValidatingFedAvg(aggregation_rule="no_such_rule")
 
 
 def test_checkpoint_round_trip_checks_weights_hash(tmp_path, global_record):
