@@ -62,3 +62,46 @@ def scorer(name: str) -> Scorer:
         return SCORERS[name]
     except KeyError:
         raise KeyError(f"unknown scorer {name!r}; known: {', '.join(SCORERS)}") from None
+
+
+TOTAL_SHARES = 10_000  # a model's stake is 10,000 shares (basis points)
+
+
+def shares_bps(
+    contributions: Mapping[str, float],
+    *,
+    creator: str,
+    creator_share_bps: int,
+    excluded: frozenset[str] | set[str] = frozenset(),
+    total: int = TOTAL_SHARES,
+) -> dict[str, int]:
+    """Split ``total`` shares: ``creator_share_bps`` to ``creator``, the rest by contribution.
+
+    ``contributions`` maps a participant (wallet) to its cumulative contribution; negative values count as
+    0 and ``excluded`` participants (judged malicious) get 0. Largest-remainder rounding (Hamilton's
+    method; ties broken by the participant's name), so the result always sums to exactly ``total``. When
+    nobody contributed anything positive, the participants' part goes to the creator. Raises
+    ``ValueError`` for a share outside 0..total.
+    """
+    if not 0 <= creator_share_bps <= total:
+        raise ValueError(f"creator share {creator_share_bps} bps is outside 0..{total}")
+    values = {
+        who: max(float(v), 0.0) if who not in excluded else 0.0
+        for who, v in contributions.items()
+        if who != creator
+    }
+    pool = total - creator_share_bps
+    positive = sum(values.values())
+    out = dict.fromkeys(values, 0)
+    out[creator] = creator_share_bps
+    if positive <= 0 or pool == 0:
+        out[creator] += pool
+        return out
+    exact = {who: pool * v / positive for who, v in values.items()}
+    floors = {who: int(e) for who, e in exact.items()}
+    left = pool - sum(floors.values())
+    order = sorted(exact, key=lambda who: (-(exact[who] - floors[who]), who))
+    for who in order[:left]:
+        floors[who] += 1
+    out.update(floors)
+    return out
