@@ -76,15 +76,21 @@ def exact(n: int, utility: Utility) -> tuple[np.ndarray, int]:
 
 @dataclass(frozen=True)
 class QuadraticSurrogate:
-    """``u(S) = c + a·p(S) + ½ p(S)ᵀ B p(S)`` with ``p(S)`` the FedAvg mixing coefficients of ``S``.
+    """``u(S) = c + a·p(S) + ½ p(S)ᵀ B p(S)`` for ``S ≠ ∅``, with ``p(S)`` the FedAvg mixing coefficients of
+    ``S``, and ``u(∅) = empty`` (``c`` when None).
 
-    ``weights`` (n,) are the example counts; ``u(∅) = c``.
+    ``weights`` (n,) are the example counts.
     """
 
     c: float
     a: np.ndarray  # (n,)
     B: np.ndarray  # (n, n), symmetric
     weights: np.ndarray  # (n,)
+    empty: float | None = None
+
+    @property
+    def u_empty(self) -> float:
+        return self.c if self.empty is None else self.empty
 
     def mixing(self, masks: np.ndarray) -> np.ndarray:
         """(m, n) mixing coefficients of (m, n) masks; the empty coalition gets all zeros."""
@@ -95,7 +101,8 @@ class QuadraticSurrogate:
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         masks = np.atleast_2d(masks)
         p = self.mixing(masks)
-        return self.c + p @ self.a + 0.5 * np.einsum("mi,ij,mj->m", p, self.B, p)
+        u = self.c + p @ self.a + 0.5 * np.einsum("mi,ij,mj->m", p, self.B, p)
+        return np.where(masks.any(axis=1), u, self.u_empty)
 
     def features(self, masks: np.ndarray) -> np.ndarray:
         """Design matrix of the fit: [p_i] and [p_i p_j (i ≤ j)] per coalition."""
@@ -112,7 +119,7 @@ class QuadraticSurrogate:
         upper[iu] = theta[n:]
         # features use p_i p_j once for i < j and p_i² once: u = a·p + Σ_{i≤j} t_ij p_i p_j.
         B = upper + upper.T  # ½ pᵀ B p = Σ_{i<j} t_ij p_i p_j + Σ_i t_ii p_i²
-        return QuadraticSurrogate(self.c, a, B, self.weights)
+        return QuadraticSurrogate(self.c, a, B, self.weights, self.empty)
 
     def coefficients(self) -> np.ndarray:
         n = len(self.weights)
@@ -143,7 +150,7 @@ def surrogate_values(
             M = B[np.ix_(order, order)] * wp[:, None] * wp[None, :]
             quad = np.diagonal(np.cumsum(np.cumsum(M, axis=0), axis=1)) / cw**2
             u = surrogate.c + lin + 0.5 * quad
-            marg = np.diff(np.concatenate([[surrogate.c], u]))
+            marg = np.diff(np.concatenate([[surrogate.u_empty], u]))
             phi[order] += marg
             count += 1
     return phi / count
@@ -217,7 +224,7 @@ def estimate(
     v_empty, v_full = float(utility(empty)), float(utility(full))
     masks = _kernel_samples(n, max(budget - 2, 0), rng)
     values = np.array([float(utility(m)) for m in masks])
-    surrogate = QuadraticSurrogate(v_empty, surrogate.a, surrogate.B, surrogate.weights)
+    surrogate = QuadraticSurrogate(surrogate.c, surrogate.a, surrogate.B, surrogate.weights, v_empty)
     if fit and len(masks):
         surrogate = _refit(surrogate, np.vstack([masks, full]), np.append(values, v_full), ridge)
     phi_u = surrogate_values(surrogate, seed=seed)
@@ -230,11 +237,30 @@ def estimate(
 def _refit(
     surrogate: QuadraticSurrogate, masks: np.ndarray, values: np.ndarray, ridge: float
 ) -> QuadraticSurrogate:
-    """Ridge regression of the surrogate's coefficients toward their Taylor values on sampled coalitions."""
-    X = surrogate.features(masks)
-    prior = surrogate.coefficients()
+    """Ridge regression of the surrogate's coefficients toward their Taylor values on sampled coalitions.
+
+    With fewer samples than coefficients (``n + n(n+1)/2``), only ``a`` and one scale of ``B`` are fitted
+    (``n + 1`` coefficients), which also keeps large rounds cheap.
+    """
+    n = len(surrogate.weights)
+    full = n + n * (n + 1) // 2 <= len(masks)
+    p = surrogate.mixing(masks)
+    if full:
+        X = surrogate.features(masks)
+        prior = surrogate.coefficients()
+    else:
+        X = np.hstack([p, 0.5 * np.einsum("mi,ij,mj->m", p, surrogate.B, p)[:, None]])
+        prior = np.append(surrogate.a, 1.0)
     y = values - surrogate.c - X @ prior
     scale = max(float(np.mean(X**2)), 1e-12)
     lam = ridge * scale * len(masks)
     delta = np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ y)
-    return surrogate.with_coefficients(prior + delta)
+    if full:
+        return surrogate.with_coefficients(prior + delta)
+    return QuadraticSurrogate(
+        surrogate.c,
+        surrogate.a + delta[:n],
+        surrogate.B * (1.0 + delta[n]),
+        surrogate.weights,
+        surrogate.empty,
+    )

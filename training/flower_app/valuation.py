@@ -78,12 +78,19 @@ class RoundGame:
         self.evaluations += 1
         return -float(self.loss(self.theta(mask)))
 
-    def surrogate(self) -> QuadraticSurrogate:
-        """The Taylor surrogate at the global model (``c = v(∅)``)."""
-        g = self.g.clone().requires_grad_(True)
+    def surrogate(self, center: str = "aggregate") -> QuadraticSurrogate:
+        """The second-order Taylor surrogate of the utility in the mixing coefficients.
+
+        ``center="aggregate"`` (default) expands at the FedAvg of all updates ``θ(N)`` in the deviations
+        ``e_i = θ_i − θ(N)`` (a coalition's aggregate ``Σ p_i θ_i`` is ``θ(N) + Σ p_i e_i``: short steps,
+        so the expansion holds even for large updates; ``u(N) = v(N)`` exactly and ``u(∅)`` is left to the
+        caller); ``center="global"`` expands at the global model in the update directions (``u(∅) = v(∅)``).
+        """
+        base = self.theta(np.ones(self.n, dtype=bool)) if center == "aggregate" else self.g
+        g = base.clone().requires_grad_(True)
         loss = self.loss(g)
         (grad,) = torch.autograd.grad(loss, g, create_graph=True)
-        D = self.W - self.g  # (n, D) update directions
+        D = self.W - base  # (n, D) directions from the expansion point
         hd = []
         for d in D:
             (h,) = torch.autograd.grad(grad, g, grad_outputs=d, retain_graph=True)
