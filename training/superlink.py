@@ -10,19 +10,19 @@ and ``$FLWR_HOME/config.toml`` (default ``<var>/flwr``) with the connection ``bc
 SuperLink and every SuperNode started here run with the repository on PYTHONPATH, because the
 Flower app imports ``training.zoo`` and ``training.datasets`` and runtime dependency
 installation is off.
+
+Process helpers shared with the participants' SuperNode starter live in ``training.client.procs`` (the
+client never imports this module), the CA and server certificate in ``training.certs``; both are
+re-exported here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -30,213 +30,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.certs import DEFAULT_CERT_HOSTS, ensure_certs
+from training.client.node_key import generate_node_key
+from training.client.procs import (
+    BIN_DIR,
+    FlowerError,
+    flower_bin,
+    format_config,
+    free_port,
+    process_env,
+    stop_process,
+    wait_for_port,
+)
+
+# Re-exported: callers (services, tests, benchmarks) import these from here.
+__all__ = [
+    "APP_DIR",
+    "BIN_DIR",
+    "CONNECTION",
+    "DEFAULT_ADDRESS",
+    "DEFAULT_CERT_HOSTS",
+    "REPO_DIR",
+    "FlowerError",
+    "RunNotFound",
+    "SuperLink",
+    "ensure_certs",
+    "flower_bin",
+    "format_config",
+    "free_port",
+    "generate_node_key",
+    "process_env",
+    "run_forever",
+    "stop_process",
+    "wait_for_port",
+    "write_connection",
+]
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 APP_DIR = REPO_DIR / "training" / "flower_app"
 DEFAULT_ADDRESS = "127.0.0.1:9093"
 CONNECTION = "bcfl"
-DEFAULT_CERT_HOSTS = ("127.0.0.1", "localhost")
-BIN_DIR = Path(sys.executable).parent
-
-
-class FlowerError(RuntimeError):
-    """A flwr command or process failed; the message carries its output."""
 
 
 class RunNotFound(FlowerError):
     """The SuperLink answered and does not know the run (it restarted with fresh in-memory state)."""
-
-
-def flower_bin(name: str) -> str:
-    """A Flower executable from this interpreter's venv (falls back to PATH)."""
-    path = BIN_DIR / name
-    return str(path) if path.exists() else name
-
-
-def process_env(flwr_home: str | Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for Flower processes: FLWR_HOME, the repository on PYTHONPATH, the venv on PATH.
-
-    ``extra`` entries override, except PYTHONPATH, which is prepended so the repository stays importable.
-    """
-    env = dict(os.environ)
-    env["FLWR_HOME"] = str(flwr_home)
-    parts = [str(REPO_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
-    # flower-superlink/-supernode spawn flower-superexec and flwr-serverapp/-clientapp by name.
-    env["PATH"] = os.pathsep.join([str(BIN_DIR), env.get("PATH", "")])
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    # Rich tables and colours must not wrap or pollute JSON output.
-    env["COLUMNS"] = "250"
-    env["NO_COLOR"] = "1"
-    for key, value in (extra or {}).items():
-        if key == "PYTHONPATH":
-            env[key] = os.pathsep.join(dict.fromkeys([*value.split(os.pathsep), *env[key].split(os.pathsep)]))
-        else:
-            env[key] = value
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise FlowerError(f"process exited with code {proc.returncode} before listening on {host}:{port}")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise FlowerError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
-
-
-# --- certificates and keys ----------------------------------------------------------------------
-
-
-def ensure_certs(certs_dir: str | Path, hosts: tuple[str, ...] = DEFAULT_CERT_HOSTS) -> dict[str, Path]:
-    """Create the platform CA and a server certificate (SANs ``hosts``) once; reuse afterwards.
-
-    When the existing server certificate does not name every host in ``hosts`` (e.g. the platform's public
-    hostname was added to ``SUPERLINK_CERT_HOSTS``), a new server certificate is issued by the SAME CA, so the
-    ``ca.crt`` participants already have stays valid.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    certs_dir = Path(certs_dir)
-    paths = {
-        "ca_cert": certs_dir / "ca.crt",
-        "ca_key": certs_dir / "ca.key",
-        "server_cert": certs_dir / "server.pem",
-        "server_key": certs_dir / "server.key",
-    }
-    have_all = all(p.exists() for p in paths.values())
-    if have_all and set(hosts) <= _cert_hosts(paths["server_cert"]):
-        return paths
-    certs_dir.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
-
-    def write_key(key, path: Path) -> None:
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "BCFL platform CA")])
-    if have_all:  # keep the CA: participants trust it already
-        ca_key = serialization.load_pem_private_key(paths["ca_key"].read_bytes(), password=None)
-        ca_cert = x509.load_pem_x509_certificate(paths["ca_cert"].read_bytes())
-        ca_name = ca_cert.subject
-    else:
-        ca_key, ca_cert = _new_ca(ca_name, now)
-    server_key = ec.generate_private_key(ec.SECP384R1())
-    sans: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "BCFL SuperLink")]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=825))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA384())
-    )
-    if not have_all:
-        write_key(ca_key, paths["ca_key"])
-        paths["ca_cert"].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    write_key(server_key, paths["server_key"])
-    paths["server_cert"].write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    return paths
-
-
-def _new_ca(ca_name, now):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    ca_key = ec.generate_private_key(ec.SECP384R1())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA384())
-    )
-    return ca_key, ca_cert
-
-
-def _cert_hosts(path: Path) -> set[str]:
-    """The DNS names and IP addresses a certificate's subjectAltName covers."""
-    from cryptography import x509
-
-    cert = x509.load_pem_x509_certificate(path.read_bytes())
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return set()
-    return set(san.get_values_for_type(x509.DNSName)) | {
-        str(ip) for ip in san.get_values_for_type(x509.IPAddress)
-    }
-
-
-def generate_node_key(path: str | Path) -> tuple[Path, Path]:
-    """ECDSA P-384 key pair in OpenSSH format: ``path`` (private, 0600) and ``path.pub``."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP384R1())
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(private)
-    pub = path.with_name(path.name + ".pub")
-    pub.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        + b"\n"
-    )
-    return path, pub
 
 
 # --- connection config --------------------------------------------------------------------------
@@ -464,7 +301,7 @@ class SuperLink:
         Same starter as the participant client (``training.client.supernode.start_supernode``);
         returns its ``SuperNodeHandle`` (call ``stop()``). For tests and local demos.
         """
-        from training.client.supernode import start_supernode
+        from training.client.supernode import start_supernode  # the client does not import this module
 
         return start_supernode(
             superlink=self.address,
@@ -476,42 +313,6 @@ class SuperLink:
             flwr_home=self.flwr_home / "supernodes" / f"node-{int(port)}",
             log_path=log_path,
         )
-
-
-def stop_process(proc: subprocess.Popen | None, timeout: float = 20.0) -> None:
-    """SIGTERM the process group started with ``start_new_session``; SIGKILL what is left."""
-    if proc is None:
-        return
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    # Children (flower-superexec, flwr-serverapp/clientapp) may outlive the leader.
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if proc.poll() is None:
-        proc.wait(timeout=5)
-
-
-def format_config(config: Mapping[str, Any]) -> str:
-    """``{"a": 1, "b": "x y"}`` → ``a=1 b="x y"`` for ``--run-config`` / ``--node-config``."""
-    parts = []
-    for key, value in config.items():
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, int | float):
-            text = repr(value)
-        else:
-            text = json.dumps(str(value))
-        parts.append(f"{key}={text}")
-    return " ".join(parts)
 
 
 def _last_json(text: str) -> dict[str, Any] | None:

@@ -104,7 +104,7 @@ class Home:
 
     def node_key(self, task_id: int, *, create: bool = True) -> tuple[Path, str]:
         """(private key path, public key text) of this task's SuperNode key; generated on first use."""
-        from training.superlink import generate_node_key
+        from training.client.node_key import generate_node_key
 
         priv = self.task_dir(task_id) / "node_key"
         pub = priv.with_name("node_key.pub")

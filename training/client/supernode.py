@@ -26,38 +26,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.superlink import flower_bin, format_config, free_port, process_env, stop_process, wait_for_port
+from training.client.procs import (
+    REPO_DIR,
+    flower_bin,
+    format_config,
+    free_port,
+    process_env,
+    spawn,
+    stop_process,
+    wait_for_port,
+)
 
-REPO_DIR = Path(__file__).resolve().parent.parent.parent
-BIN_DIR = Path(sys.executable).parent
 ISOLATION_MODES = ("warm", "subprocess")
 # Third-party modules the ClientApp needs beyond torch/flwr (signing updates: ≈0.7 CPU-s per child when not
 # preloaded). Never the app's own code: the launcher refuses that (see launcher.py).
 DEFAULT_PRELOAD = ("eth_account", "eth_utils")
-
-
-# Shared with the platform side (training.superlink is importable without Django, torch or flwr).
-node_env = process_env
-terminate_group = stop_process
-_bin = flower_bin
-
-
-def _spawn(cmd: Sequence[str], *, env: Mapping[str, str], cwd: str | Path, log_path: str | Path | None):
-    """Start ``cmd`` in a session (process group) of its own, output appended to ``log_path`` (or discarded)."""
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
-    try:
-        return subprocess.Popen(
-            list(cmd),
-            env=dict(env),
-            cwd=str(cwd),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    finally:
-        if log_path:
-            out.close()
 
 
 @dataclass
@@ -90,11 +73,11 @@ class SuperNodeHandle:
         if not self.launcher_cmd:
             return
         # its forked ClientApp children share its process group
-        self.launcher = _spawn(self.launcher_cmd, env=self.env, cwd=REPO_DIR, log_path=self.launcher_log_path)
+        self.launcher = spawn(self.launcher_cmd, env=self.env, cwd=REPO_DIR, log_path=self.launcher_log_path)
 
     def restart_launcher(self, timeout: float = 20.0) -> None:
         """Replace the launcher process (the launcher also restarts itself when a new run begins)."""
-        terminate_group(self.launcher, timeout)
+        stop_process(self.launcher, timeout)
         self.start_launcher()
 
     def exit_code(self) -> int | None:
@@ -114,10 +97,10 @@ class SuperNodeHandle:
 
     def stop(self, timeout: float = 20.0) -> None:
         try:
-            terminate_group(self.launcher, timeout)
+            stop_process(self.launcher, timeout)
         finally:
             self.launcher = None
-            terminate_group(self.supernode, timeout)
+            stop_process(self.supernode, timeout)
 
     def __enter__(self) -> SuperNodeHandle:
         return self
@@ -138,7 +121,7 @@ def supernode_command(
 ) -> list[str]:
     if isolation not in ISOLATION_MODES:
         raise ValueError(f"isolation must be one of {ISOLATION_MODES}, not {isolation!r}")
-    cmd = [_bin("flower-supernode")]
+    cmd = [flower_bin("flower-supernode")]
     cmd += ["--root-certificates", str(root_certificates)] if root_certificates else ["--insecure"]
     cmd += [
         "--superlink",
@@ -213,7 +196,6 @@ def start_supernode(
     public half is registered on the SuperLink. In ``warm`` mode the SuperNode's Runtime API
     port is waited for, then the launcher is started with ``--parent-pid`` = the SuperNode.
     """
-    port = int(runtime_port) if runtime_port else free_port()
     home = Path(flwr_home) if flwr_home else Path(tempfile.mkdtemp(prefix="flwr-node-"))
     # For SuperNodeHandle.restarted(); a restart takes a fresh Runtime API port (the old one may linger in
     # TIME_WAIT).
@@ -234,34 +216,41 @@ def start_supernode(
         "timeout": timeout,
         "trace_phases": trace_phases,
     }
+    return _launch(int(runtime_port) if runtime_port else free_port(), start_kwargs)
+
+
+def _launch(port: int, kw: dict[str, Any]) -> SuperNodeHandle:
+    """Start the SuperNode of ``start_supernode(**kw)`` on Runtime API ``port`` (and, warm, its launcher)."""
+    home: Path = kw["flwr_home"]
     home.mkdir(parents=True, exist_ok=True)
-    env = node_env(home, extra_env)
+    env = process_env(home, kw["extra_env"])
     cmd = supernode_command(
-        superlink=superlink,
+        superlink=kw["superlink"],
         runtime_port=port,
-        isolation=isolation,
-        root_certificates=root_certificates,
-        auth_private_key=auth_private_key,
-        node_config=node_config,
-        max_retries=max_retries,
+        isolation=kw["isolation"],
+        root_certificates=kw["root_certificates"],
+        auth_private_key=kw["auth_private_key"],
+        node_config=kw["node_config"],
+        max_retries=kw["max_retries"],
     )
+    log_path, launcher_log_path, stats_path = kw["log_path"], kw["launcher_log_path"], kw["stats_path"]
     # stock flower-superexec and its ClientApps share the SuperNode's process group
-    proc = _spawn(cmd, env=env, cwd=home, log_path=log_path)
+    proc = spawn(cmd, env=env, cwd=home, log_path=log_path)
     handle = SuperNodeHandle(
-        isolation=isolation,
+        isolation=kw["isolation"],
         runtime_port=port,
         supernode=proc,
         env=env,
-        start_kwargs=start_kwargs,
+        start_kwargs=kw,
         log_path=Path(log_path) if log_path else None,
         launcher_log_path=Path(launcher_log_path or log_path) if (launcher_log_path or log_path) else None,
         stats_path=Path(stats_path) if stats_path else None,
     )
     try:
-        if isolation == "warm":
-            wait_for_port("127.0.0.1", port, timeout, proc)
+        if kw["isolation"] == "warm":
+            wait_for_port("127.0.0.1", port, kw["timeout"], proc)
             handle.launcher_cmd = launcher_command(
-                port, proc.pid, stats_path=stats_path, preload=preload, trace_phases=trace_phases
+                port, proc.pid, stats_path=stats_path, preload=kw["preload"], trace_phases=kw["trace_phases"]
             )
             handle.start_launcher()
     except BaseException:
