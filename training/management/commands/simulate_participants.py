@@ -1,7 +1,7 @@
 """``manage.py simulate_participants``: honest and malicious participants with real SuperNodes.
 
 Each simulated participant is a full participant, driven through the same client library as
-``python -m training.client`` (``training.client.cli``), against the site's HTTP API:
+``python -m training.client`` (``training.client.participant``), against the site's HTTP API:
 
 1. its own state dir ``<VAR_DIR>/sim/<task>/p<i>/`` (a ``--home``) with a fresh wallet key file;
 2. its own partition of a bundled dataset written to ``p<i>/data.npz`` (so the real
@@ -29,8 +29,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from training import attacks, datasets
 from training.client import api
-from training.client import cli as client_cli
+from training.client import participant as client_lib
+from training.client.home import CliError, Home
 from training.client.supernode import revive
+from training.client.wallet import load_wallet
 
 
 class Command(BaseCommand):
@@ -79,7 +81,7 @@ class Command(BaseCommand):
                         alpha=o["alpha"], seed=o["seed"])  # fmt: skip
             sim.join_all()
             sim.wait_registered(o["register_timeout"])
-        except (api.ApiError, client_cli.CliError) as exc:
+        except (api.ApiError, CliError) as exc:
             raise CommandError(str(exc)) from exc
         stop = _install_signal_handlers()
         try:
@@ -89,7 +91,7 @@ class Command(BaseCommand):
                 return
             status = sim.follow(timeout=o["timeout"], should_stop=stop)
             self.stdout.write(f"Task {o['task']} is {status}.")
-        except (api.ApiError, client_cli.CliError) as exc:
+        except (api.ApiError, CliError) as exc:
             raise CommandError(str(exc)) from exc
         finally:
             if not o["detach"]:
@@ -132,17 +134,17 @@ class Simulation:
                 seed: int) -> None:  # fmt: skip
         ds = datasets.load_dataset(dataset)
         for i in range(n):
-            home = client_cli.Home(self.base / f"p{i}")
+            home = Home(self.base / f"p{i}")
             home.path.mkdir(parents=True, exist_ok=True)
             key = home.default_key_path
             if not key.exists():
-                client_cli.keygen(home, key)
+                client_lib.keygen(home, key)
             x, y = datasets.partition(ds.x_train, ds.y_train, i, n, scheme=scheme, alpha=alpha, seed=seed)
             data = home.path / "data.npz"
             with open(data, "wb") as f:
                 np.savez(f, x=x, y=y)
             role = "malicious" if i >= n - malicious else "honest"
-            wallet = client_cli.load_wallet(key)
+            wallet = load_wallet(key)
             self.participants.append({"index": i, "home": home, "key": key, "data": data, "role": role,
                                       "attack": attack if role == "malicious" else "", "wallet": wallet.address,
                                       "examples": int(len(y))})  # fmt: skip
@@ -153,18 +155,18 @@ class Simulation:
         kept = []
         for p in self.participants:
             home = p["home"]
-            client_cli.login(home, self.site, p["key"])
+            client_lib.login(home, self.site, p["key"])
             existing = home.client().participation(self.task_id)
             if existing is not None:
                 self.log(f"p{p['index']} {p['wallet']}: already joined ({existing['status']})")
                 kept.append(p)
                 continue
             try:
-                client_cli.join(home, self.task_id, p["data"])
+                client_lib.join(home, self.task_id, p["data"])
             except api.JoinRefused as exc:
                 self.log(f"p{p['index']} {p['wallet']}: join refused: {exc}")
                 continue
-            except client_cli.CliError as exc:
+            except CliError as exc:
                 self.log(f"p{p['index']} {p['wallet']}: cannot join: {exc}")
                 continue
             self.log(
@@ -172,7 +174,7 @@ class Simulation:
             )
             kept.append(p)
         if not kept:
-            raise client_cli.CliError("No simulated participant could join.")
+            raise CliError("No simulated participant could join.")
         self.participants = kept
         self._write_manifest()
 
@@ -181,7 +183,7 @@ class Simulation:
         self.log(f"Waiting for the platform to register {len(self.participants)} node(s)…")
         for p in self.participants:
             remaining = max(1.0, deadline - time.monotonic())
-            p["node_id"] = client_cli.wait_registered(p["home"], self.task_id, timeout=remaining, poll=1.0)
+            p["node_id"] = client_lib.wait_registered(p["home"], self.task_id, timeout=remaining, poll=1.0)
         self.log(
             "All nodes registered: " + ", ".join(f"p{p['index']}→{p['node_id']}" for p in self.participants)
         )
@@ -191,7 +193,7 @@ class Simulation:
             extra = {"partition-id": p["index"]}  # seeds differ per participant
             if p["attack"]:
                 extra["attack"] = p["attack"]
-            handle = client_cli.start_node(p["home"], self.task_id, p["data"], superlink=superlink,
+            handle = client_lib.start_node(p["home"], self.task_id, p["data"], superlink=superlink,
                                            root_cert=root_cert, isolation=isolation, key_path=p["key"],
                                            extra_node_config=extra)  # fmt: skip
             self.handles[p["index"]] = handle
@@ -209,9 +211,9 @@ class Simulation:
             done, total = api.round_progress(
                 task, None if training else client.rounds(self.task_id), training
             )
-            trained = [len(client_cli.local_rounds(p["home"], self.task_id)) for p in self.participants]
+            trained = [len(client_lib.local_rounds(p["home"], self.task_id)) for p in self.participants]
             done = max([done, *trained])
-            line = (f"{client_cli.progress_bar(done, total)} round {done}/{total} · task {task['status']} · "
+            line = (f"{client_lib.progress_bar(done, total)} round {done}/{total} · task {task['status']} · "
                     f"rounds trained per node {trained}")  # fmt: skip
             if line != last:
                 self.log(line)
@@ -219,16 +221,14 @@ class Simulation:
             if task["status"] in api.ENDED_STATUSES:
                 return task["status"]
             try:  # a SuperNode that stopped (the SuperLink restarted) is started again, with backoff
-                for i in revive(self.handles, max_restarts=client_cli.MAX_NODE_RESTARTS,
+                for i in revive(self.handles, max_restarts=client_lib.MAX_NODE_RESTARTS,
                                 log=lambda m: self.log(m.replace("SuperNode ", "SuperNode of p", 1))):  # fmt: skip
                     h = self.handles[i]
                     part = next(p for p in self.participants if p["index"] == i)
                     part["pids"] = [x.pid for x in (h.supernode, h.launcher) if x is not None]
                     self._write_manifest()
             except RuntimeError as exc:
-                raise client_cli.CliError(
-                    f"{exc} (logs: {self.base}/p<i>/tasks/{self.task_id}/supernode.log)"
-                ) from exc
+                raise CliError(f"{exc} (logs: {self.base}/p<i>/tasks/{self.task_id}/supernode.log)") from exc
             if should_stop() or (deadline is not None and time.monotonic() > deadline):
                 return task["status"]
             time.sleep(self.poll)
