@@ -220,3 +220,30 @@ def test_polling_grid_returns_what_arrived_when_the_timeout_passes():
 def test_polling_grid_refuses_a_non_positive_interval():
     with pytest.raises(ValueError, match="reply-poll-interval"):
         sa.PollingGrid(_ScriptedGrid({}), poll_interval=0)
+
+
+def test_server_app_loads_as_flower_loads_it_from_the_app_bundle(tmp_path):
+    """Flower unpacks the FAB and imports ``server_app`` as a top-level module with the bundle on sys.path:
+    every part of the app must import its siblings that way too, and no Django comes along."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # given: the app's files alone in a directory, as in an unpacked FAB
+    app_dir = Path(sa.__file__).parent
+    bundle = tmp_path / "fab"
+    bundle.mkdir()
+    for path in app_dir.glob("*.py"):
+        shutil.copy(path, bundle / path.name)
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(bundle)!r})\n"
+        "import server_app\n"
+        "print(server_app.ValidatingFedAvg.__module__, server_app.load_checkpoint.__module__)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('django', 'training.flower_app.s'))))\n"
+    )
+    # when
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # then: the bundle's own modules, not the repository's package, and no Django
+    assert out.stdout.splitlines() == ["strategy checkpoints", "[]"]

@@ -119,3 +119,28 @@ def test_run_unknown_to_the_superlink_is_told_apart_from_a_superlink_that_does_n
     with pytest.raises(sl.FlowerError) as info:
         link.run_status(7)
     assert not isinstance(info.value, sl.RunNotFound)
+
+
+def test_client_never_imports_the_platform_superlink():
+    """The participant's side (CLI, library, SuperNode starter, launcher) needs neither the platform's
+    SuperLink module nor Django: the process helpers both use live in training.client.procs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import training.client.cli, training.client.participant, training.client.supernode\n"
+        "import training.client.launcher\n"
+        "print(sorted(m for m in sys.modules if m in ('training.superlink', 'training.certs') or m.startswith('django')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_superlink_reexports_the_shared_process_helpers():
+    from training.client import procs
+
+    assert sl.free_port is procs.free_port
+    assert sl.stop_process is procs.stop_process
+    assert issubclass(sl.RunNotFound, procs.FlowerError)
+    assert sl.FlowerError is procs.FlowerError
