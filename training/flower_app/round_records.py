@@ -40,6 +40,7 @@ class UpdateRecord:
     wallet: str = ""  # the participant's wallet registered for node_id ("" outside platform runs)
     signature: str = ""  # EIP-712 Update signature as sent
     score: float = 0.0  # contribution score of this round (0 for rejected updates)
+    excluded: str = ""  # why the aggregation rule left this accepted update out of the aggregate ("" = used)
 
 
 @runtime_checkable

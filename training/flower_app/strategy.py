@@ -69,6 +69,7 @@ class ValidatingFedAvg(FedAvg):
     ):
         super().__init__(**kwargs)
         self._aggregate = load_rule(aggregation_rule)
+        self.rule_exclusions: dict[int, str] = {}  # node id -> why the rule left it out (set per round)
         self.hook = hook or NullRoundHook()
         self._hook_info = hook_takes_info(self.hook)
         self.central_eval = central_eval  # callable(list[np.ndarray]) -> {"accuracy", "loss"}
@@ -171,8 +172,11 @@ class ValidatingFedAvg(FedAvg):
             log.warning("round %s: rejected update from node %s: %s", task_round, r.node_id, r.reason)
         self._check_quorum(task_round, accepted, rejected)
         arrays, train_metrics = (None, None)
+        self.rule_exclusions = {}
         if kept:
             arrays, train_metrics = self._aggregate(self, task_round, kept)
+        for u in accepted:
+            u.excluded = self.rule_exclusions.get(u.node_id, "")
         new_global = arrays if arrays is not None else self._global
         global_np = new_global.to_numpy_ndarrays()
         metrics = self._round_metrics(task_round, global_np, train_metrics, accepted, rejected)
