@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tasks.models import Task
-from tests.tasks.conftest import UserFactory, npz_bytes
+from tests.tasks.factories import UserFactory, npz_bytes
 from tests.tasks.test_forms import VALID
 
 pytestmark = pytest.mark.django_db
