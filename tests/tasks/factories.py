@@ -116,6 +116,7 @@ class IdentityFactory(DjangoModelFactory):
     class Meta:
         model = Identity
         django_get_or_create = ("did",)
+        skip_postgeneration_save = True  # the wallet link points at the identity; nothing to save again
 
     class Params:
         address = factory.Sequence(lambda i: wallet(2000 + i).address)
