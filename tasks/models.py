@@ -86,7 +86,7 @@ class Task(models.Model):
     min_participants = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     max_participants = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     aggregation_rule = models.CharField(
-        max_length=16, choices=catalog.aggregation_rule_choices, default=catalog.aggregation_rule_default
+        max_length=32, choices=catalog.aggregation_rule_choices, default=catalog.aggregation_rule_default
     )
     # money and terms
     reward_wei = models.DecimalField(max_digits=78, decimal_places=0, validators=[MinValueValidator(1)])
