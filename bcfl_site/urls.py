@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/v1/auth/siwe/", include("bcfl_site.siwe.api_urls")),
     path("tasks/", include("tasks.urls")),
+    path("tasks/", include("training.urls")),
     path("api/v1/", include("tasks.api_urls")),
     path("api/v1/", include("training.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -10,8 +10,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tasks import selectors, services
-from tasks.models import Task, model_kind_choices
+from tasks import catalog, selectors, services
+from tasks.models import Task
 from tasks.serializers import (
     IdentityOutputSerializer,
     ParticipationOutputSerializer,
@@ -43,7 +43,7 @@ class TaskListApi(ListAPIView):
         summary="List public tasks",
         parameters=[
             OpenApiParameter("status", str, enum=[s for s, _ in Task.Status.choices]),
-            OpenApiParameter("model_kind", str, enum=[k for k, _ in model_kind_choices()]),
+            OpenApiParameter("model_kind", str, enum=[k for k, _ in catalog.model_kind_choices()]),
         ],
     )
     def get(self, request, *args, **kwargs):
@@ -134,7 +134,7 @@ class IdentityMineApi(APIView):
         summary="My identity: DID, wallets, bans (why and until when)", responses=IdentityOutputSerializer
     )
     def get(self, request):
-        identity = services.identity_for_wallet(request.user.username)
+        identity = services.identity_for_wallet(address=request.user.username)
         return Response(IdentityOutputSerializer(identity).data)
 
 

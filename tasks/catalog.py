@@ -82,6 +82,11 @@ def aggregation_rule_choices() -> list[tuple[str, str]]:
     return aggregation_rules.choices()
 
 
+def aggregation_rule_default() -> str:
+    """The default rule's name (``Task.aggregation_rule``'s default; a module function so migrations can name it)."""
+    return aggregation_rules.default()
+
+
 def scorer_choices() -> list[tuple[str, str]]:
     return scorers.choices()
 

@@ -1,22 +1,26 @@
-"""Task creation form: every field says what to fix; the validation set is checked against the data spec."""
+"""Task creation form: every field says what to fix. The form parses text into values; the domain rules (rule
+needs enough participants, min <= max, reward and share ranges, validation set fits the spec) are the
+service's (`tasks.services.task_create_validate`), whose errors the form shows next to its fields."""
 
 from __future__ import annotations
 
 import re
-import tempfile
 from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils.text import get_valid_filename
 
-from tasks.models import Task, model_kind_choices
+from tasks import catalog
+from tasks.models import Task
+from tasks.services import task_create_validate, validation_set_summary
 
-MAX_UINT96 = 2**96 - 1
 WEI_PER_ETH = Decimal(10) ** 18
 DEFAULT_VALIDATION_MAX_BYTES = 20 * 1024 * 1024
-ROBUST_RULES = {Task.Aggregation.MULTIKRUM, Task.Aggregation.TRIMMED_MEAN, Task.Aggregation.MEDIAN}
+# the service's field names -> this form's (the rest are the same)
+FORM_FIELD = {"reward_wei": "reward_eth", "creator_share_bps": "creator_share_percent"}
 
 
 def validation_max_bytes() -> int:
@@ -81,29 +85,26 @@ def parse_label_set(text: str) -> list[int]:
 
 
 def parse_eth(text: str) -> int:
-    """ETH amount text -> wei; > 0, at most 18 decimals, fits the contract's uint96 escrow."""
+    """ETH amount text -> wei (at most 18 decimals); the service checks the range (> 0, fits the escrow)."""
     try:
         value = Decimal((text or "").strip())
     except InvalidOperation:
         raise forms.ValidationError('Give the reward in ETH as a number, e.g. "1" or "0.25".') from None
-    if not value.is_finite() or value <= 0:
+    if not value.is_finite():
         raise forms.ValidationError("The reward must be more than 0 ETH.")
     with localcontext() as ctx:
         ctx.prec = 120
         wei_exact = value * WEI_PER_ETH
         if wei_exact != wei_exact.to_integral_value():
             raise forms.ValidationError("ETH has at most 18 decimal places; round the reward.")
-        wei = int(wei_exact)
-    if wei > MAX_UINT96:
-        raise forms.ValidationError("The reward is too large for the escrow (at most about 79 billion ETH).")
-    return wei
+        return int(wei_exact)
 
 
 class TaskCreateForm(forms.Form):
     title = forms.CharField(max_length=200, error_messages={"required": "Give the task a title."})
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     model_kind = forms.ChoiceField(
-        choices=model_kind_choices, error_messages={"required": "Choose a model kind."}
+        choices=catalog.model_kind_choices, error_messages={"required": "Choose a model kind."}
     )
     learning_rate = forms.CharField(initial="0.01", help_text="Greater than 0 and at most 1.")
     local_epochs = forms.IntegerField(initial=1, help_text="1 to 100 epochs per round on each participant.")
@@ -116,7 +117,9 @@ class TaskCreateForm(forms.Form):
     rounds = forms.IntegerField(initial=5, help_text="1 to 1000.")
     min_participants = forms.IntegerField(initial=2)
     max_participants = forms.IntegerField(initial=10)
-    aggregation_rule = forms.ChoiceField(choices=Task.Aggregation.choices, initial=Task.Aggregation.FEDAVG)
+    aggregation_rule = forms.ChoiceField(
+        choices=catalog.aggregation_rule_choices, initial=catalog.aggregation_rule_default
+    )
     reward_eth = forms.CharField(label="Reward pool (ETH)", help_text="Escrowed on chain by your wallet.")
     creator_share_percent = forms.DecimalField(
         label="Your share of the model stake (%)",
@@ -183,10 +186,7 @@ class TaskCreateForm(forms.Form):
         return parse_eth(self.cleaned_data["reward_eth"])
 
     def clean_creator_share_percent(self):
-        value = self.cleaned_data["creator_share_percent"]
-        if value < 0 or value > 100:
-            raise forms.ValidationError("Your share must be between 0% and 100%.")
-        bps = value * 100
+        bps = self.cleaned_data["creator_share_percent"] * 100
         if bps != bps.to_integral_value():
             raise forms.ValidationError("Give your share with at most 2 decimals (e.g. 12.5).")
         return int(bps)
@@ -202,7 +202,7 @@ class TaskCreateForm(forms.Form):
                 f"The validation set is {upload.size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB."
             )
         try:
-            self._validation_summary = load_and_summarise(upload)
+            self._validation_summary = validation_set_summary(upload=upload)
         except ValueError as exc:
             raise forms.ValidationError(f"The validation set could not be read: {exc}") from None
         upload.name = get_valid_filename(Path(upload.name).name)
@@ -210,29 +210,18 @@ class TaskCreateForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        lo, hi = data.get("min_participants"), data.get("max_participants")
-        if lo is not None and hi is not None and lo > hi:
-            self.add_error(
-                "max_participants", "The maximum must be at least the minimum number of participants."
-            )
-        rule = data.get("aggregation_rule")
-        if rule in ROBUST_RULES and lo is not None and lo < 3:
-            self.add_error(
-                "min_participants",
-                f"{Task.Aggregation(rule).label} needs at least 3 participants per round; raise the minimum or use FedAvg.",
-            )
         summary = getattr(self, "_validation_summary", None)
-        if summary is not None and data.get("feature_shape") and data.get("label_set"):
-            problems = _check(summary, {"feature_shape": data["feature_shape"], "labels": data["label_set"]})
-            if problems:
-                self.add_error(
-                    "validation_file",
-                    "The validation set does not match the data spec: " + " ".join(problems),
-                )
-            elif len(summary["examples_per_label"]) < 2:
-                self.add_error(
-                    "validation_file", "The validation set must contain at least two different labels."
-                )
+        try:
+            task_create_validate(
+                aggregation_rule=data.get("aggregation_rule"), min_participants=data.get("min_participants"),
+                max_participants=data.get("max_participants"), reward_wei=data.get("reward_eth"),
+                creator_share_bps=data.get("creator_share_percent"), feature_shape=data.get("feature_shape"),
+                label_set=data.get("label_set"), validation_summary=summary,
+            )  # fmt: skip
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                field = FORM_FIELD.get(name, name)
+                self.add_error(field if field in self.fields else None, messages)
         data["validation_summary"] = summary
         return data
 
@@ -257,37 +246,6 @@ class TaskCreateForm(forms.Form):
         }  # fmt: skip
 
 
-def load_and_summarise(upload) -> dict:
-    """Read an uploaded .npz (allow_pickle=False) or CSV with training.datasets' loaders; return its summary.
-
-    The loaders take a path, so the upload is copied to a private temporary file first.
-    """
-    from bcfl_core.dataspec import DataFileError, data_summary, load_data_file
-
-    suffix = Path(upload.name).suffix.lower()
-    with tempfile.TemporaryDirectory(prefix="bcfl-upload-") as tmp:
-        path = Path(tmp) / f"validation{suffix}"
-        with path.open("wb") as out:
-            for chunk in upload.chunks():
-                out.write(chunk)
-        upload.seek(0)
-        try:
-            x, y = load_data_file(path)
-        except DataFileError as exc:
-            raise ValueError(
-                str(exc).replace(str(path), upload.name).replace(path.name, upload.name)
-            ) from None
-    if len(y) == 0:
-        raise ValueError("it contains no examples")
-    return data_summary(x, y)
-
-
-def _check(summary: dict, spec: dict) -> list[str]:
-    from bcfl_core.dataspec import check_against_spec
-
-    return check_against_spec(summary, spec)
-
-
 class TxHashForm(forms.Form):
     tx_hash = forms.RegexField(
         regex=r"^0x[0-9a-fA-F]{64}$",
@@ -297,7 +255,9 @@ class TxHashForm(forms.Form):
 
 class TaskFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Task.Status.choices])
-    model_kind = forms.ChoiceField(required=False, choices=lambda: [("", "Any model"), *model_kind_choices()])
+    model_kind = forms.ChoiceField(
+        required=False, choices=lambda: [("", "Any model"), *catalog.model_kind_choices()]
+    )
 
 
 class CredentialForm(forms.Form):

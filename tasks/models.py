@@ -16,21 +16,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from tasks import catalog
+
 WEI_PER_ETH = Decimal(10) ** 18
-FALLBACK_MODEL_KINDS = [("mlp", "MLP"), ("cnn", "Small CNN")]
-
-
-def model_kind_choices() -> list[tuple[str, str]]:
-    """Kinds from the model zoo (`training.zoo`), or the two built-in kinds when the zoo is not importable."""
-    try:
-        from training import zoo
-    except Exception:  # noqa: BLE001 - the zoo is optional for the tasks app (e.g. torch missing)
-        return FALLBACK_MODEL_KINDS
-    kinds = getattr(zoo, "MODEL_KINDS", None)
-    if kinds:
-        labels = dict(FALLBACK_MODEL_KINDS)
-        return [(str(k), labels.get(str(k), str(k).upper())) for k in kinds]
-    return FALLBACK_MODEL_KINDS
 
 
 class PrivateStorage(FileSystemStorage):
@@ -79,18 +67,12 @@ class Task(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    class Aggregation(models.TextChoices):
-        FEDAVG = "fedavg", "FedAvg"
-        MULTIKRUM = "multikrum", "Multi-Krum"
-        TRIMMED_MEAN = "trimmed_mean", "Trimmed mean"
-        MEDIAN = "median", "Median"
-
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="created_tasks"
     )
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    model_kind = models.CharField(max_length=32, choices=model_kind_choices)
+    model_kind = models.CharField(max_length=32, choices=catalog.model_kind_choices)
     # hyper-parameters
     learning_rate = models.FloatField(validators=[MinValueValidator(1e-12), MaxValueValidator(1.0)])
     local_epochs = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(100)])
@@ -104,7 +86,7 @@ class Task(models.Model):
     min_participants = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     max_participants = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     aggregation_rule = models.CharField(
-        max_length=16, choices=Aggregation.choices, default=Aggregation.FEDAVG
+        max_length=32, choices=catalog.aggregation_rule_choices, default=catalog.aggregation_rule_default
     )
     # money and terms
     reward_wei = models.DecimalField(max_digits=78, decimal_places=0, validators=[MinValueValidator(1)])
@@ -324,6 +306,14 @@ class Participation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.wallet} in task {self.task_id}"
+
+
+# Participations that hold a place in the task (count towards max_participants and the participant count).
+COUNTED_PARTICIPATIONS = (
+    Participation.Status.JOINED,
+    Participation.Status.ACTIVE,
+    Participation.Status.COMPLETED,
+)
 
 
 class BanQuerySet(models.QuerySet):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
+from eth_utils import is_address, to_checksum_address
 
-from tasks.models import Ban, Identity, IdentityWallet, Participation, Task
+from tasks.models import COUNTED_PARTICIPATIONS, Ban, Identity, IdentityWallet, Participation, Task
 
 
 def _counted() -> Q:
-    from tasks.services import COUNTED_PARTICIPATIONS
-
     return Q(participations__status__in=COUNTED_PARTICIPATIONS)
 
 
@@ -70,32 +69,65 @@ def participations_of_user(*, user) -> QuerySet[Participation]:
     return Participation.objects.filter(user=user).select_related("task", "identity").order_by("-joined_at")
 
 
+def task_counted_participations(*, task: Task) -> int:
+    """How many participations hold a place in the task (joined, training or completed)."""
+    return Participation.objects.filter(task=task, status__in=COUNTED_PARTICIPATIONS).count()
+
+
+def task_participation_of_person(*, task: Task, wallet: str, identity_ids: list[int]) -> Participation | None:
+    """The task's participation of this wallet or of any of the person's identities, if any."""
+    return (
+        Participation.objects.filter(task=task)
+        .filter(Q(wallet=wallet) | Q(identity_id__in=identity_ids))
+        .order_by("pk")
+        .first()
+    )
+
+
+def identity_root(*, identity: Identity) -> Identity:
+    """The person's identity: follows `merged_into` to the end (a cycle stops where it repeats)."""
+    seen = set()
+    while identity.merged_into_id is not None and identity.pk not in seen:
+        seen.add(identity.pk)
+        identity = identity.merged_into
+    return identity
+
+
+def identity_group_ids(*, identity: Identity) -> list[int]:
+    """Pks of the person's identity and of every identity merged into it."""
+    root = identity_root(identity=identity)
+    return [root.pk, *Identity.objects.filter(merged_into=root).values_list("pk", flat=True)]
+
+
+def identity_active_ban(*, identity: Identity) -> Ban | None:
+    """The person's active ban (all merged identities): a permanent one first, else the latest expiry."""
+    bans = (
+        Ban.objects.active()
+        .filter(identity_id__in=identity_group_ids(identity=identity))
+        .select_related("task")
+    )
+    permanent = bans.filter(expires_at__isnull=True).first()
+    return permanent or bans.order_by("-expires_at").first()
+
+
 def identity_of_wallet(*, address: str) -> Identity | None:
-    """Read-only: the person behind a wallet, without creating anything."""
-    from eth_utils import is_address, to_checksum_address
-
-    from tasks.services import _root
-
+    """Read-only: the person behind a wallet (its root identity), without creating anything; None if unknown."""
     if not is_address(address or ""):
         return None
     link = (
         IdentityWallet.objects.select_related("identity").filter(address=to_checksum_address(address)).first()
     )
-    return _root(link.identity) if link else None
+    return identity_root(identity=link.identity) if link else None
 
 
 def identity_bans(*, identity: Identity) -> QuerySet[Ban]:
-    from tasks.services import identity_group_ids
-
     return (
-        Ban.objects.filter(identity_id__in=identity_group_ids(identity))
+        Ban.objects.filter(identity_id__in=identity_group_ids(identity=identity))
         .select_related("task")
         .order_by("-created_at")
     )
 
 
 def wallet_active_ban(*, address: str) -> Ban | None:
-    from tasks.services import identity_active_ban
-
     identity = identity_of_wallet(address=address)
-    return identity_active_ban(identity) if identity else None
+    return identity_active_ban(identity=identity) if identity else None

@@ -97,6 +97,6 @@ class IdentityOutputSerializer(serializers.ModelSerializer):
         return BanOutputSerializer(identity_bans(identity=identity), many=True).data
 
     def get_banned(self, identity: Identity) -> bool:
-        from tasks.services import identity_active_ban
+        from tasks.selectors import identity_active_ban
 
-        return identity_active_ban(identity) is not None
+        return identity_active_ban(identity=identity) is not None

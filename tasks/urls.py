@@ -16,5 +16,4 @@ urlpatterns = [
     path("<int:pk>/delete/", views.task_delete, name="delete"),
     path("<int:pk>/cancel/", views.task_cancel, name="cancel"),
     path("<int:pk>/cancel/confirm/", views.task_cancel_confirm, name="cancel-confirm"),
-    path("<int:pk>/training/start/", views.task_training_start, name="training-start"),
 ]

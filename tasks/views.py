@@ -6,18 +6,18 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from contracts.chain import ChainError
 from tasks import selectors, services
 from tasks.forms import CredentialForm, TaskCreateForm, TaskFilterForm, TxHashForm
 from tasks.models import Task
+from tasks.page_sections import task_detail_sections
 
 PAGE_SIZE = 20
 
@@ -74,33 +74,10 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "my_participation": my_participation,
         "can_cancel": task.status in services.CANCELLABLE and task.chain_task_id is not None,
     }
-    from training import selectors as training_selectors
-
-    rounds = training_selectors.task_rounds(task=task)
-    context["training"] = {
-        "rounds": rounds,
-        "done": len(rounds),
-        "chart": mark_safe(training_selectors.metrics_chart_svg(rounds)),  # noqa: S308 - built from numbers
-        "participants": training_selectors.participant_states(task=task),
-        "can_start": task.status == Task.Status.RECRUITING and task.chain_task_id is not None,
-    }
+    for section in task_detail_sections.all():  # e.g. training's rounds and start button
+        context[section.name] = section.context(request=request, task=task)
+    context["sections"] = [section.template for section in task_detail_sections.all()]
     return render(request, "tasks/detail.html", context)
-
-
-@login_required
-@require_POST
-def task_training_start(request: HttpRequest, pk: int) -> HttpResponse:
-    """The creator starts training before the task filled up (needs min participants with registered nodes)."""
-    from training.services import TrainingError, training_run_start
-
-    task = _creator_task(request, pk)
-    try:
-        training_run_start(task=task, by=request.user)
-    except TrainingError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Training started: the platform is launching the Flower run.")
-    return redirect("tasks:detail", pk=pk)
 
 
 @login_required
@@ -108,9 +85,13 @@ def task_training_start(request: HttpRequest, pk: int) -> HttpResponse:
 def task_create(request: HttpRequest) -> HttpResponse:
     form = TaskCreateForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        task = services.task_create(creator=request.user, **form.service_kwargs())
-        messages.info(request, "Task saved. Now register it on chain: your wallet escrows the reward.")
-        return redirect("tasks:register", pk=task.pk)
+        try:
+            task = services.task_create(creator=request.user, **form.service_kwargs())
+        except ValidationError as exc:  # the form ran the same checks; this is a rule it could not see
+            form.add_error(None, exc.messages)
+        else:
+            messages.info(request, "Task saved. Now register it on chain: your wallet escrows the reward.")
+            return redirect("tasks:register", pk=task.pk)
     return render(request, "tasks/create.html", {"form": form})
 
 

@@ -17,3 +17,12 @@ class TrainingConfig(AppConfig):
             catalog.scorers.register(scorer.entry)
         for kind in MODEL_KINDS:
             catalog.model_kinds.register(kind)
+
+        # React to the task domain (join -> register the node key; ban -> unregister the person's nodes) and
+        # add the "Training" section to the task page: tasks signals and offers hooks, never imports training.
+        from tasks.page_sections import task_detail_sections
+        from training import receivers
+        from training.views import TRAINING_SECTION
+
+        receivers.connect()
+        task_detail_sections.register(TRAINING_SECTION)

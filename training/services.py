@@ -151,9 +151,9 @@ def node_register(*, registration_id: int, link=None) -> NodeRegistration:
     reg = NodeRegistration.objects.get(pk=registration_id)
     if reg.status == NodeRegistration.Status.REGISTERED and reg.node_id is not None:
         return reg
-    from tasks.services import identity_active_ban
+    from tasks.selectors import identity_active_ban
 
-    if identity_active_ban(reg.identity) is not None:
+    if identity_active_ban(identity=reg.identity) is not None:
         reg.status, reg.error = NodeRegistration.Status.FAILED, "The participant's identity is banned."
         reg.save(update_fields=["status", "error", "updated_at"])
         return reg
@@ -189,11 +189,11 @@ def nodes_reregister_all(*, link) -> int:
     Flower assigns new node ids; the rows are updated, so the next run's participant map is right. Returns
     how many keys were registered.
     """
-    from tasks.services import identity_active_ban
+    from tasks.selectors import identity_active_ban
 
     count = 0
     for reg in NodeRegistration.objects.filter(status=NodeRegistration.Status.REGISTERED).order_by("pk"):
-        if identity_active_ban(reg.identity) is not None:
+        if identity_active_ban(identity=reg.identity) is not None:
             continue
         reg.status, reg.node_id = NodeRegistration.Status.PENDING, None
         reg.save(update_fields=["status", "node_id", "updated_at"])
@@ -216,13 +216,13 @@ def _find_node(link, openssh_key: str, wallet: str) -> int | None:
 
 def node_unregister_identity(*, identity_id: int, link=None) -> int:
     """Unregister every registered node of the person (all merged identities). Idempotent; returns the count."""
-    from tasks.services import identity_group_ids
+    from tasks.selectors import identity_group_ids
 
     identity = Identity.objects.get(pk=identity_id)
     link = link or superlink()
     count = 0
     for reg in NodeRegistration.objects.filter(
-        identity_id__in=identity_group_ids(identity), status=NodeRegistration.Status.REGISTERED
+        identity_id__in=identity_group_ids(identity=identity), status=NodeRegistration.Status.REGISTERED
     ):
         from training.superlink import FlowerError
 
@@ -310,7 +310,7 @@ def training_run_start(*, task: Task, by=None) -> Run:
                 f"{len(nodes)} participant(s) have a registered node; the task needs {locked.min_participants}."
             )
         try:
-            task_transition(locked, Task.Status.TRAINING, note="")
+            task_transition(task=locked, to=Task.Status.TRAINING, note="")
         except TaskStateError as exc:
             raise TrainingError(str(exc)) from exc
         run = Run.objects.create(task=locked, attempt=1)
@@ -782,7 +782,7 @@ def _task_fail(task: Task, reason: str) -> None:
 
     task.refresh_from_db(fields=["status"])
     if task.status == Task.Status.TRAINING:
-        task_transition(task, Task.Status.FAILED, note=reason[:2000])
+        task_transition(task=task, to=Task.Status.FAILED, note=reason[:2000])
     Run.objects.filter(task=task, status__in=(Run.Status.LAUNCHING, Run.Status.RUNNING)).update(
         status=Run.Status.FAILED, error=reason[:2000], finished_at=timezone.now()
     )
@@ -800,7 +800,7 @@ def training_finished(*, task: Task) -> None:
     task.refresh_from_db(fields=["status"])
     if task.status != Task.Status.TRAINING:
         return
-    task_transition(task, Task.Status.FINALIZING, note=f"{task.rounds} rounds committed on chain.")
+    task_transition(task=task, to=Task.Status.FINALIZING, note=f"{task.rounds} rounds committed on chain.")
     for hook in FINALIZE_HOOKS:
         hook(task)
 

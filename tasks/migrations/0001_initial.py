@@ -3,6 +3,7 @@
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
+import tasks.catalog
 import tasks.models
 from django.conf import settings
 from django.db import migrations, models
@@ -67,7 +68,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('title', models.CharField(max_length=200)),
                 ('description', models.TextField(blank=True)),
-                ('model_kind', models.CharField(choices=tasks.models.model_kind_choices, max_length=32)),
+                ('model_kind', models.CharField(choices=tasks.catalog.model_kind_choices, max_length=32)),
                 ('learning_rate', models.FloatField(validators=[django.core.validators.MinValueValidator(1e-12), django.core.validators.MaxValueValidator(1.0)])),
                 ('local_epochs', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)])),
                 ('batch_size', models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100000)])),

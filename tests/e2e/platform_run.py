@@ -25,7 +25,7 @@ from contracts.services import chain_tx_process
 from tasks.models import Task
 from tasks.services import participation_join, task_create, task_create_call, task_registration_confirm
 from tests.anvil import DEV_KEYS
-from tests.tasks.conftest import UserFactory
+from tests.tasks.factories import UserFactory
 from tests.tasks.test_chain_flow import send
 from training import datasets, services
 from training import superlink as sl

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tasks.models import Participation
-from tests.tasks.conftest import REGISTRY, TaskFactory, npz_bytes
+from tests.tasks.factories import REGISTRY, TaskFactory, npz_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

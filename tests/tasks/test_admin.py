@@ -44,9 +44,9 @@ def test_admin_mark_failed_action(admin_client, task_factory):
 def test_admin_ban_and_lift_actions(admin_client):
     from tasks.models import Ban
     from tasks.services import identity_for_wallet
-    from tests.tasks.conftest import wallet
+    from tests.tasks.factories import wallet
 
-    identity = identity_for_wallet(wallet(1).address)
+    identity = identity_for_wallet(address=wallet(1).address)
     admin_client.post(
         reverse("admin:tasks_identity_changelist"),
         {"action": "ban_30_days", "_selected_action": [identity.pk]},

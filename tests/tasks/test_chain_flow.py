@@ -12,7 +12,7 @@ from contracts import chain
 from tasks.models import Task
 from tasks.services import task_create, task_create_call, task_sync_chain_events
 from tests.anvil import DEV_KEYS
-from tests.tasks.conftest import UserFactory, npz_bytes
+from tests.tasks.factories import UserFactory, npz_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +119,7 @@ def test_ban_is_sent_on_chain(on_anvil):
     from contracts.services import chain_tx_process
     from tasks.services import ban_create, identity_for_wallet
 
-    identity = identity_for_wallet(Account.from_key(DEV_KEYS[7]).address)
+    identity = identity_for_wallet(address=Account.from_key(DEV_KEYS[7]).address)
     ban = ban_create(identity=identity, task=None, reason="poisoning", evidence={"round": 1}, expires_at=None)
     tx = chain_tx_process(tx_id=ban.ban_tx_id)
     assert tx.status == "confirmed", tx.error

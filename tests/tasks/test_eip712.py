@@ -3,7 +3,7 @@
 import pytest
 
 from bcfl_core import eip712
-from tests.tasks.conftest import REGISTRY, wallet
+from tests.tasks.factories import REGISTRY, wallet
 
 
 def test_join_roundtrip_and_tamper():

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tasks.forms import TaskCreateForm
-from tests.tasks.conftest import npz_bytes
+from tests.tasks.factories import npz_bytes
 
 VALID = {
     "title": "Digits", "description": "", "model_kind": "mlp", "learning_rate": "0.01", "local_epochs": "1",

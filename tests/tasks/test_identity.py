@@ -12,7 +12,7 @@ from tasks.services import (
     identity_for_wallet,
     identity_link_credential,
 )
-from tests.tasks.conftest import UserFactory, wallet
+from tests.tasks.factories import UserFactory, wallet
 
 pytestmark = pytest.mark.django_db
 
@@ -29,9 +29,9 @@ def credential(acct, issuer, nullifier="0x" + "aa" * 32, expires=None):
 
 def test_identity_for_wallet_is_did_pkh_and_stable():
     acct = wallet(1)
-    first = identity_for_wallet(acct.address.lower())
+    first = identity_for_wallet(address=acct.address.lower())
     assert first.did == f"did:pkh:eip155:31337:{acct.address}"
-    assert identity_for_wallet(acct.address).pk == first.pk
+    assert identity_for_wallet(address=acct.address).pk == first.pk
     assert first.chain_hash == eip712.keccak_hex(first.did)
 
 
@@ -39,13 +39,13 @@ def test_credential_merges_wallets():
     issuer = wallet(50)
     TrustedIssuer.objects.create(address=issuer.address, name="I")
     a, b = wallet(1), wallet(2)
-    old = identity_for_wallet(a.address)
+    old = identity_for_wallet(address=a.address)
     for acct in (a, b):
         cred, sig = credential(acct, issuer)
         identity_link_credential(wallet=acct.address, credential=cred, signature=sig)
-    person = identity_for_wallet(a.address)
+    person = identity_for_wallet(address=a.address)
     assert person.kind == Identity.Kind.NULLIFIER
-    assert identity_for_wallet(b.address).pk == person.pk
+    assert identity_for_wallet(address=b.address).pk == person.pk
     assert sorted(person.wallets.values_list("address", flat=True)) == sorted([a.address, b.address])
     old.refresh_from_db()
     assert old.merged_into_id == person.pk
@@ -68,7 +68,7 @@ def test_credential_refusals(problem):
 
 def test_ban_lift_admin_only_and_on_chain():
     # given
-    ban = ban_create(identity=identity_for_wallet(wallet(1).address), task=None, reason="r", evidence={},
+    ban = ban_create(identity=identity_for_wallet(address=wallet(1).address), task=None, reason="r", evidence={},
                      expires_at=None)  # fmt: skip
     # then: a non-admin cannot lift
     from django.core.exceptions import PermissionDenied
@@ -84,5 +84,5 @@ def test_ban_lift_admin_only_and_on_chain():
 
 def test_ban_expiry_must_be_future():
     with pytest.raises(ValueError, match="future"):
-        ban_create(identity=identity_for_wallet(wallet(1).address), task=None, reason="r", evidence={},
+        ban_create(identity=identity_for_wallet(address=wallet(1).address), task=None, reason="r", evidence={},
                    expires_at=timezone.now() - timedelta(days=1))  # fmt: skip

@@ -16,7 +16,7 @@ from tasks.services import (
     identity_link_credential,
     participation_join,
 )
-from tests.tasks.conftest import UserFactory, signed_join, summary, wallet
+from tests.tasks.factories import UserFactory, signed_join, summary, wallet
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +118,7 @@ def test_banned_identity_is_refused_with_reason_and_expiry(task_factory):
     # given
     acct = wallet(1)
     until = timezone.now() + timedelta(days=3)
-    ban_create(identity=identity_for_wallet(acct.address), task=None, reason="label flipping in task 3",
+    ban_create(identity=identity_for_wallet(address=acct.address), task=None, reason="label flipping in task 3",
                evidence={"round": 2}, expires_at=until)  # fmt: skip
     # when / then
     err = refused("banned", task_factory(), acct)
@@ -127,7 +127,7 @@ def test_banned_identity_is_refused_with_reason_and_expiry(task_factory):
 
 def test_expired_ban_does_not_block(task_factory):
     acct = wallet(1)
-    ban = ban_create(identity=identity_for_wallet(acct.address), task=None, reason="x", evidence={},
+    ban = ban_create(identity=identity_for_wallet(address=acct.address), task=None, reason="x", evidence={},
                      expires_at=timezone.now() + timedelta(seconds=30))  # fmt: skip
     ban.__class__.objects.filter(pk=ban.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert join(task_factory(), acct).pk
@@ -159,7 +159,11 @@ def test_other_wallet_of_a_banned_person_cannot_join(task_factory, issuer):
             **dict(zip(("credential", "signature"), _issue(acct, nullifier, issuer), strict=True)),
         )
     ban_create(
-        identity=identity_for_wallet(a.address), task=None, reason="poisoning", evidence={}, expires_at=None
+        identity=identity_for_wallet(address=a.address),
+        task=None,
+        reason="poisoning",
+        evidence={},
+        expires_at=None,
     )
     # then
     refused("banned", task_factory(), b)
@@ -169,7 +173,11 @@ def test_ban_on_old_pkh_identity_follows_the_merge(task_factory, issuer):
     # given: wallet 1 banned as did:pkh, then both wallets get the same credential
     a, b = wallet(1), wallet(2)
     ban_create(
-        identity=identity_for_wallet(a.address), task=None, reason="poisoning", evidence={}, expires_at=None
+        identity=identity_for_wallet(address=a.address),
+        task=None,
+        reason="poisoning",
+        evidence={},
+        expires_at=None,
     )
     nullifier = "0x" + "cd" * 32
     for acct in (a, b):
@@ -202,11 +210,11 @@ def test_credential_required(task_factory, issuer):
 def test_ban_goes_through_the_ledger(task_factory):
     task = task_factory()
     acct = wallet(1)
-    ban = ban_create(identity=identity_for_wallet(acct.address), task=task, reason="r", evidence={"a": 1},
+    ban = ban_create(identity=identity_for_wallet(address=acct.address), task=task, reason="r", evidence={"a": 1},
                      expires_at=None)  # fmt: skip
     tx = ChainTx.objects.get(idempotency_key=f"ban:{ban.pk}")
     assert tx.contract_name == "IdentityRegistry" and tx.function == "ban"
-    assert tx.args[0] == identity_for_wallet(acct.address).chain_hash
+    assert tx.args[0] == identity_for_wallet(address=acct.address).chain_hash
     assert int(tx.args[1]) == task.chain_task_id and tx.args[2] == ban.evidence_hash
     assert tx.task_ref == str(task.pk)
 
@@ -241,7 +249,7 @@ def test_api_join_refusal_has_reason(task_factory):
 
 def test_api_banned_sees_why(task_factory):
     acct = wallet(1)
-    ban_create(identity=identity_for_wallet(acct.address), task=None, reason="free riding", evidence={},
+    ban_create(identity=identity_for_wallet(address=acct.address), task=None, reason="free riding", evidence={},
                expires_at=None)  # fmt: skip
     task = task_factory()
     client = api_for(acct)

@@ -12,7 +12,7 @@ def test_happy_path(task_factory):
     task = task_factory(status=S.DRAFT, chain_task_id=None)
     # when
     for to in (S.REGISTERING, S.RECRUITING, S.TRAINING, S.FINALIZING, S.COMPLETED):
-        task_transition(task, to)
+        task_transition(task=task, to=to)
     # then
     task.refresh_from_db()
     assert task.status == S.COMPLETED
@@ -27,7 +27,7 @@ def test_happy_path(task_factory):
 def test_illegal_transitions_raise(task_factory, start, to):
     task = task_factory(status=start)
     with pytest.raises(TaskStateError, match="cannot go from"):
-        task_transition(task, to)
+        task_transition(task=task, to=to)
     task.refresh_from_db()
     assert task.status == start
 
@@ -35,7 +35,7 @@ def test_illegal_transitions_raise(task_factory, start, to):
 @pytest.mark.django_db
 def test_same_status_is_a_noop(task_factory):
     task = task_factory(status=S.RECRUITING)
-    assert task_transition(task, S.RECRUITING).status == S.RECRUITING
+    assert task_transition(task=task, to=S.RECRUITING).status == S.RECRUITING
 
 
 def test_final_states_have_no_exits():
@@ -50,4 +50,4 @@ def test_transition_reads_status_under_lock(task_factory):
     Task.objects.filter(pk=task.pk).update(status=S.CANCELLED)
     # then: the DB status decides
     with pytest.raises(TaskStateError):
-        task_transition(task, S.TRAINING)
+        task_transition(task=task, to=S.TRAINING)

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tasks.models import Task
-from tests.tasks.conftest import UserFactory, npz_bytes
+from tests.tasks.factories import UserFactory, npz_bytes
 from tests.tasks.test_forms import VALID
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +131,26 @@ def test_api_list_query_count_is_constant(task_factory, django_assert_max_num_qu
 def test_identity_page(client):
     client.force_login(UserFactory())
     assert client.get(reverse("tasks:identity")).status_code == 200
+
+
+def test_training_section_and_start_button_come_from_training(client, task_factory):
+    # given: a recruiting task on chain, seen by its creator
+    task = task_factory()
+    client.force_login(task.creator)
+    # when
+    body = client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
+    # then: training's section is on the page, its button posts to the same URL as before
+    start = reverse("training:task-start", args=[task.pk])
+    assert start == f"/tasks/{task.pk}/training/start/"
+    assert "<h2>Training</h2>" in body and f"Round 0 of {task.rounds}" in body
+    assert f'action="{start}"' in body
+    assert (
+        body.index("<h2>Participants</h2>") < body.index("<h2>Training</h2>") < body.index("On-chain records")
+    )
+
+
+def test_only_the_creator_can_start_training(client, task_factory):
+    task = task_factory()
+    client.force_login(UserFactory())
+    assert client.post(reverse("training:task-start", args=[task.pk])).status_code == 403
+    assert client.post(reverse("training:task-start", args=[99999])).status_code == 404

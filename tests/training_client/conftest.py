@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tasks.conftest import REGISTRY, TaskFactory, npz_bytes
+from tests.tasks.factories import REGISTRY, TaskFactory, npz_bytes
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tasks.models import Participation
-from tests.tasks.conftest import TaskFactory
+from tests.tasks.factories import TaskFactory
 
 
 def test_simulated_participants_join_with_own_wallets_and_files(deployment, live_server, tmp_path):

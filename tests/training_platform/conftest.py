@@ -12,15 +12,18 @@ from eth_utils import keccak
 from bcfl_core import eip712
 from tasks.models import Participation
 from tasks.services import identity_for_wallet
-from tests.tasks.conftest import (  # noqa: F401 - fixtures
-    REGISTRY,
-    TaskFactory,
-    UserFactory,
-    _private_media,
-    fake_deployment,
-    summary,
-)
+from tests.tasks.factories import REGISTRY, UserFactory, fake_deployments, summary
 from training.models import NodeRegistration
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+
+
+@pytest.fixture
+def fake_deployment(db, settings):
+    return fake_deployments(chain_id=settings.CHAIN_ID)
 
 
 def account(i: int):
@@ -101,7 +104,7 @@ def participate(task, acct, *, registered_node: int | None = None) -> Participat
     user = UserFactory(username=acct.address)
     key = node_key()
     p = Participation.objects.create(
-        task=task, user=user, wallet=acct.address, identity=identity_for_wallet(acct.address), node_public_key=key,
+        task=task, user=user, wallet=acct.address, identity=identity_for_wallet(address=acct.address), node_public_key=key,
         node_public_key_hash=eip712.node_public_key_hash(key), data_summary=summary(), data_summary_hash="0x",
         join_signature="0x",
     )  # fmt: skip

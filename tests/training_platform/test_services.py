@@ -11,7 +11,8 @@ import pytest
 from bcfl_core import merkle
 from contracts.models import ChainTx
 from tasks.models import Task
-from tests.training_platform.conftest import REGISTRY, TaskFactory, account, participate, write_round
+from tests.tasks.factories import REGISTRY, TaskFactory
+from tests.training_platform.conftest import account, participate, write_round
 from training import services
 from training.models import NodeRegistration, Round, Run, Update
 

@@ -103,7 +103,7 @@ def test_start_button(var_dir, link, client):
     task, _ = training_task(var_dir, min_participants=3)
     client.force_login(task.creator)
     assert "Start training now" in client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
-    client.post(reverse("tasks:training-start", args=[task.pk]))
+    client.post(reverse("training:task-start", args=[task.pk]))
     task.refresh_from_db()
     assert task.status == "training"
 

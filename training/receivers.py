@@ -1,0 +1,29 @@
+"""What training does when the task domain changes (`tasks.signals`; connected in `TrainingConfig.ready()`).
+
+The signals arrive inside the task service's transaction: the node registration row is written with the
+participation, and the SuperLink jobs are enqueued after the commit (`training.services._enqueue`).
+"""
+
+from __future__ import annotations
+
+from tasks import signals
+
+
+def on_participation_joined(sender, *, participation, **kwargs) -> None:
+    """Record the participant's node key and register it with the SuperLink after commit (then maybe start)."""
+    from training.services import node_registration_request
+
+    node_registration_request(participation=participation)
+
+
+def on_identity_banned(sender, *, identity, **kwargs) -> None:
+    """After the ban commits, unregister every SuperNode of the person (all merged identities)."""
+    from training.services import node_unregister_request
+
+    node_unregister_request(identity=identity)
+
+
+def connect() -> None:
+    """Subscribe to the task signals (idempotent: `dispatch_uid`s)."""
+    signals.participation_joined.connect(on_participation_joined, dispatch_uid="training.node_registration")
+    signals.identity_banned.connect(on_identity_banned, dispatch_uid="training.node_unregister")

@@ -1,0 +1,54 @@
+"""Training's part of the task pages: the "Training" section of the task page (registered in
+`tasks.page_sections` by `TrainingConfig.ready()`) and the creator's "Start training now" button."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from tasks import selectors as task_selectors
+from tasks.models import Task
+from tasks.page_sections import TaskPageSection
+from training import selectors
+from training.services import TrainingError, training_run_start
+
+
+def task_training_section(*, request: HttpRequest, task: Task) -> dict:
+    """Context of the task page's "Training" section: rounds so far, the chart, participants' node states."""
+    rounds = selectors.task_rounds(task=task)
+    return {
+        "rounds": rounds,
+        "done": len(rounds),
+        "chart": mark_safe(selectors.metrics_chart_svg(rounds)),  # noqa: S308 - built from numbers
+        "participants": selectors.participant_states(task=task),
+        "can_start": task.status == Task.Status.RECRUITING and task.chain_task_id is not None,
+    }
+
+
+TRAINING_SECTION = TaskPageSection(
+    name="training", template="training/task_section.html", context=task_training_section
+)
+
+
+@login_required
+@require_POST
+def task_training_start(request: HttpRequest, pk: int) -> HttpResponse:
+    """The creator starts training before the task filled up (needs min participants with registered nodes)."""
+    try:
+        task = task_selectors.task_get(pk=pk)
+    except Task.DoesNotExist:
+        raise Http404("No such task.") from None
+    if task.creator_id != request.user.pk:
+        raise PermissionDenied("Only the task's creator can do this.")
+    try:
+        training_run_start(task=task, by=request.user)
+    except TrainingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Training started: the platform is launching the Flower run.")
+    return redirect("tasks:detail", pk=pk)
