@@ -101,7 +101,9 @@ def start_platform_run(
     settings.TRAINING_RUN_CONFIG_EXTRA = {"dataset": "digits", "local-epochs": 3, "batch-size": 32}
     call_command("deploy_contracts", "--redeploy-missing")
     queued: list[tuple] = []
-    monkeypatch.setattr(services, "_enqueue", lambda name, *a, countdown=None: queued.append((name, *a)))
+    monkeypatch.setattr(
+        services.common, "enqueue", lambda name, *a, countdown=None: queued.append((name, *a))
+    )
 
     # a digits task registered on chain by its creator, the validation set = digits test split
     creator_key = DEV_KEYS[5]

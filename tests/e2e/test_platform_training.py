@@ -17,7 +17,7 @@ import pytest
 from contracts.models import ChainTx
 from tasks.models import Task
 from tests.e2e.platform_run import start_platform_run
-from training import services
+from training import selectors
 from training.models import Round, Run, Update
 from training.verify import verify_task
 
@@ -53,12 +53,12 @@ def test_platform_training_with_signed_updates_crash_and_resume(tmp_path, settin
         killed = []
 
         def kill_serverapp_once():
-            if not killed and services.last_round_number(task) >= KILL_AFTER_ROUND:
+            if not killed and selectors.last_round_number(task=task) >= KILL_AFTER_ROUND:
                 pids = _serverapp_pids()
                 assert pids, "no flwr-serverapp process found"
                 for pid in pids:
                     os.kill(pid, signal.SIGKILL)
-                killed.append(services.last_round_number(task))
+                killed.append(selectors.last_round_number(task=task))
 
         state = p.follow(timeout=420, on_step=kill_serverapp_once)
         timings["killed_after_round"] = killed[0] if killed else None

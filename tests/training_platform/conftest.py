@@ -150,8 +150,8 @@ def write_round(path: Path, task, rnd: int, updates: list[tuple[int, object, boo
 def _fresh_status_poll_clock():
     """The follower asks Flower for a run's status at most every TRAINING_STATUS_POLL_SECONDS per process;
     run primary keys repeat across tests (rolled back), so every test starts with a clean clock."""
-    from training import services
+    from training.services import follow
 
-    services._STATUS_CHECKED.clear()
+    follow._STATUS_CHECKED.clear()
     yield
-    services._STATUS_CHECKED.clear()
+    follow._STATUS_CHECKED.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
@@ -22,8 +24,8 @@ pytestmark = pytest.mark.django_db
 def trained(var_dir, link):
     task, parts = training_task(var_dir, rounds=2)
     run = started(task, link)
-    rec = services.Path(run.run_config["records-path"])
-    ck = services.Path(run.run_config["output-dir"]) / "checkpoints"
+    rec = Path(run.run_config["records-path"])
+    ck = Path(run.run_config["output-dir"]) / "checkpoints"
     accts = [account(i) for i in range(3)]
     for r in (1, 2):
         write_round(
