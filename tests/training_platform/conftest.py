@@ -20,7 +20,7 @@ from tests.tasks.conftest import (  # noqa: F401 - fixtures
     fake_deployment,
     summary,
 )
-from training.models import NodeRegistration
+from tests.training.factories import NodeRegistrationFactory
 
 
 def account(i: int):
@@ -106,10 +106,8 @@ def participate(task, acct, *, registered_node: int | None = None) -> Participat
         join_signature="0x",
     )  # fmt: skip
     if registered_node is not None:
-        NodeRegistration.objects.create(
-            public_key_hash=p.node_public_key_hash, public_key=key, wallet=acct.address, identity=p.identity,
-            node_id=registered_node, status=NodeRegistration.Status.REGISTERED,
-        )  # fmt: skip
+        NodeRegistrationFactory(public_key_hash=p.node_public_key_hash, public_key=key, wallet=acct.address,
+                                identity=p.identity, node_id=registered_node)  # fmt: skip
     return p
 
 
