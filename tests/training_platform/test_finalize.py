@@ -57,7 +57,7 @@ def test_finalize_twice_gives_one_final_model_one_set_of_contributions_and_compl
     first = FinalModel.objects.get(task=task)
     assert services.task_finalize(task_id=task.pk) == "completed"
     for _, step in finalize.FINALIZE_STEPS[:-1]:
-        step(task)
+        step(task=task)
     # then: one final model, the last round's checkpoint byte for byte, with every round's metrics
     final = FinalModel.objects.get(task=task)
     last = task.training_rounds.get(number=2)
@@ -95,7 +95,7 @@ def test_a_transient_error_is_retried_with_backoff_then_the_task_fails_with_the_
     settings.TRAINING_FINALIZE_MAX_RETRIES, settings.TRAINING_FINALIZE_RETRY_BACKOFF = 2, 5.0
     task, _ = finalizing
 
-    def disk_full(task):
+    def disk_full(*, task):
         raise OSError("No space left on device")
 
     steps = [(n, disk_full if n == "contributions" else s) for n, s in finalize.FINALIZE_STEPS]

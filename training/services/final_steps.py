@@ -37,7 +37,7 @@ def _final_round(task: Task) -> tuple[Round, Path, str]:
     return rnd, path, digest
 
 
-def final_model_save(task: Task) -> None:
+def final_model_save(*, task: Task) -> None:
     """Copy the last round's checkpoint (safetensors) to private storage as the task's `FinalModel`, with its
     sha256, the committed global model hash and the metrics of every round."""
     rnd, path, digest = _final_round(task)
@@ -64,7 +64,7 @@ def final_model_save(task: Task) -> None:
     )
 
 
-def contributions_record(task: Task) -> None:
+def contributions_record(*, task: Task) -> None:
     """One `Contribution` per participant (every counted participation, and any with update records): its
     score in every round (the scorer's score of its accepted update, else 0) and their sum."""
     scores = participant_round_scores(task=task)
@@ -85,7 +85,7 @@ def contributions_record(task: Task) -> None:
         )
 
 
-def task_complete(task: Task) -> None:
+def task_complete(*, task: Task) -> None:
     """finalizing -> completed, with a note naming the final model and the contributions recorded."""
     from tasks.services import task_transition
 

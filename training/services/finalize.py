@@ -33,7 +33,7 @@ from training.services.final_steps import contributions_record, final_model_save
 
 logger = logging.getLogger(__name__)
 
-FinalizeStep = Callable[[Task], None]  # idempotent: running it twice changes nothing
+FinalizeStep = Callable[..., None]  # step(task=task), idempotent: running it twice changes nothing
 
 # The steps, in order. The next issue adds its steps here, before "complete": mint the model NFT to the
 # creator, commit the stakes Merkle root, move the reward pool into the stake pool.
@@ -96,7 +96,7 @@ def _next_step(fin: Finalization) -> tuple[str, FinalizeStep] | None:
 def _run_step(task: Task, name: str, step: FinalizeStep) -> None:
     """The step's database writes and its "done" mark commit together."""
     with transaction.atomic():
-        step(task)
+        step(task=task)
         fin = finalization_lock(task_id=task.pk)
         if name not in fin.steps_done:
             fin.steps_done = [*fin.steps_done, name]
