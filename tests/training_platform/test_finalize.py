@@ -196,4 +196,7 @@ def test_admin_lists_final_models_and_contributions_read_only(finalizing, admin_
         assert admin_client.get(f"/admin/training/{name}/").status_code == 200
         assert admin_client.get(f"/admin/training/{name}/add/").status_code == 403
     final = FinalModel.objects.get(task=task)
-    assert admin_client.post(f"/admin/training/finalmodel/{final.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(f"/admin/training/finalmodel/{final.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
