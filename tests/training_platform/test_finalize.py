@@ -14,6 +14,7 @@ from tests.training_platform.conftest import TaskFactory, account, participate
 from training import jobs, services
 from training.models import Contribution, Finalization, FinalModel
 from training.services import finalize
+from training.services.common import enqueue as real_enqueue  # before the autouse fixture replaces it
 
 pytestmark = pytest.mark.django_db
 S = Task.Status
@@ -200,3 +201,24 @@ def test_admin_lists_final_models_and_contributions_read_only(finalizing, admin_
         admin_client.post(f"/admin/training/finalmodel/{final.pk}/delete/", {"post": "yes"}).status_code
         == 403
     )
+
+
+def test_services_send_jobs_by_name_after_commit_to_the_training_queue(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from celery import current_app
+
+    sent = []
+    monkeypatch.setattr(
+        current_app, "send_task", lambda name, args, countdown: sent.append((name, args, countdown))
+    )
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        real_enqueue("task_finalize", 7, "t", countdown=5.0)
+        assert sent == []  # not before the commit
+    assert len(callbacks) == 1, callbacks
+    assert sent == [("training.jobs.task_finalize", [7, "t"], 5.0)]
+    # every job name the services send is a registered job of the `training` queue
+    for name in ("node_register", "node_unregister_identity", "training_maybe_start", "training_run_launch",
+                 "training_run_follow", "task_finalize"):  # fmt: skip
+        assert getattr(jobs, name).name == f"training.jobs.{name}"
+        assert current_app.amqp.router.route({}, f"training.jobs.{name}")["queue"].name == "training"
