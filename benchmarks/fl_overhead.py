@@ -142,7 +142,9 @@ def run_platform(
     settings.TRAINING_RUN_CONFIG_EXTRA = dict(HPARAMS)
     settings.CHAIN_RPC_URL = anvil_url
     queued: list[tuple] = []
-    services._enqueue = lambda name, *a, countdown=None: queued.append((name, *a))
+    from training.services import common as services_common
+
+    services_common.enqueue = lambda name, *a, countdown=None: queued.append((name, *a))
 
     ds = datasets.load_dataset("digits")
     buf = io.BytesIO()

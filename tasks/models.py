@@ -10,45 +10,15 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import FileSystemStorage
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from tasks import catalog
+from tasks.storage import private_storage  # noqa: F401 - also the name migration 0001 refers to
 
 WEI_PER_ETH = Decimal(10) ** 18
-
-
-class PrivateStorage(FileSystemStorage):
-    """Files under `settings.PRIVATE_MEDIA_ROOT`: never under MEDIA_URL/STATIC_URL, no public URL at all.
-
-    The location is read from settings on every use, so `override_settings`/tests can move it.
-    """
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-
-    @property
-    def base_location(self):  # type: ignore[override] # always current settings
-        return str(settings.PRIVATE_MEDIA_ROOT)
-
-    @property
-    def location(self):  # type: ignore[override]
-        import os
-
-        return os.path.abspath(self.base_location)
-
-    def url(self, name):
-        raise ValueError("private files have no public URL; serve them through an authorised view")
-
-    def deconstruct(self):
-        return ("tasks.models.PrivateStorage", (), {})
-
-
-def private_storage() -> PrivateStorage:
-    return PrivateStorage()
 
 
 def validation_upload_to(instance: Task, filename: str) -> str:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from training.models import NodeRegistration, Round, Run, Update
+from training.models import Contribution, FinalModel, NodeRegistration, Round, Run, Update
 
 
 @admin.register(NodeRegistration)
@@ -45,3 +45,30 @@ class UpdateAdmin(admin.ModelAdmin):
     list_filter = ["accepted"]
     search_fields = ["wallet", "update_sha256"]
     raw_id_fields = ["round", "participation"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written only by the finalize chain (training.services.finalize): viewable, never edited here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FinalModel)
+class FinalModelAdmin(ReadOnlyAdmin):
+    list_display = ["task", "source_round", "sha256", "weights_sha256", "created_at"]
+    list_select_related = ["task", "source_round"]
+    search_fields = ["task__title", "sha256", "weights_sha256"]
+
+
+@admin.register(Contribution)
+class ContributionAdmin(ReadOnlyAdmin):
+    list_display = ["task", "wallet", "cumulative", "accepted_rounds", "created_at"]
+    list_select_related = ["task"]
+    search_fields = ["task__title", "wallet"]

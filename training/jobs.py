@@ -2,8 +2,10 @@
 
 All are idempotent and `acks_late`: a job killed with its worker (kill -9) is redelivered by the broker, and
 the service picks up where the database says it is. Redis redelivers only after its visibility timeout (an
-hour), so a run's launch/follow chain also holds a lease on the run and `training_watchdog` (beat) starts a
-new chain when the lease runs out (see training.services).
+hour), so a run's launch/follow chain and a task's finalize chain also hold a lease in the database, and
+`training_watchdog` (beat) starts a new chain when a lease runs out (see training.services.watchdog).
+
+Services send these jobs by name (`training.services.common.enqueue`), never importing this module.
 """
 
 from __future__ import annotations
@@ -61,9 +63,26 @@ def training_run_follow(run_id: int, token: str | None = None) -> str:
     return state
 
 
+@shared_task(acks_late=True)
+def task_finalize(task_id: int, token: str | None = None) -> str:
+    """Run the task's next finalization step, then re-enqueue for the next one (or for a retry after backoff).
+
+    `token` names the chain holding the finalization's lease; a job without one starts a new chain.
+    """
+    from training.services import finalize_advance, new_follower_token
+
+    token = token or new_follower_token()
+    outcome = finalize_advance(task_id=task_id, token=token)
+    if outcome.state in ("more", "retry"):
+        task_finalize.apply_async(args=[task_id, token], countdown=outcome.countdown or None)
+    return outcome.state
+
+
 @shared_task
 def training_watchdog() -> dict:
-    """Beat: new launch/follow chains for runs whose chain died with its worker; pending node registrations."""
+    """Beat: new launch/follow chains for runs whose chain died with its worker; pending node registrations;
+    new finalize chains for finalizing tasks whose chain died."""
+    from training.services import finalize_watchdog
     from training.services import training_watchdog as watchdog
 
-    return watchdog()
+    return {**watchdog(), "finalize": finalize_watchdog()}

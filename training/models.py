@@ -3,13 +3,17 @@
 Rows that record outside effects have natural unique keys, so every job that writes them is idempotent:
 one registration per node public key, one run per (task, attempt), one round per (task, number), one
 update per (round, node). Rounds are written only by `training.services.round_ingest`, together with the
-ledger row of their `commitRound` (key `commit-round:<task>:<round>`).
+ledger row of their `commitRound` (key `commit-round:<task>:<round>`). Finalization writes one
+`Finalization` (its job chain's progress and lease), one `FinalModel` and one `Contribution` per
+participant of a task (`training.services.finalize`).
 """
 
 from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+
+from tasks.storage import private_storage
 
 
 class NodeRegistration(models.Model):
@@ -158,3 +162,85 @@ class Update(models.Model):
         return (
             f"{self.wallet or self.node_id} in {self.round} ({'accepted' if self.accepted else 'rejected'})"
         )
+
+
+class Finalization(models.Model):
+    """Progress of a task's finalization job chain: steps done, its lease, failures so far.
+
+    The chain (`training.jobs.task_finalize`) runs `training.services.finalize.FINALIZE_STEPS` in order; each
+    step is idempotent, so a chain that died (its lease ran out) is restarted by the watchdog from the first
+    step not in `steps_done`.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    task = models.OneToOneField("tasks.Task", on_delete=models.CASCADE, related_name="finalization")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    steps_done = models.JSONField(default=list, blank=True, help_text="Names of the steps done, in order.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Transient failures so far (all chains).")
+    error = models.TextField(blank=True)
+    # Lease of the job chain running the steps (see training.services.finalize.finalize_claim).
+    follower = models.CharField(max_length=32, blank=True)
+    follower_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"finalization of task {self.task_id} [{self.status}]"
+
+
+def final_model_upload_to(instance: FinalModel, filename: str) -> str:
+    return f"final_models/task-{instance.task_id}/model.safetensors"
+
+
+class FinalModel(models.Model):
+    """The task's trained model: the last round's checkpoint, copied to private storage."""
+
+    task = models.OneToOneField("tasks.Task", on_delete=models.CASCADE, related_name="final_model")
+    source_round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="+")
+    file = models.FileField(storage=private_storage, upload_to=final_model_upload_to, max_length=255)
+    sha256 = models.CharField(max_length=64, help_text="sha256 of the safetensors file.")
+    weights_sha256 = models.CharField(
+        max_length=64, help_text="weights_hash of the arrays (the global model hash committed on chain)."
+    )
+    metrics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"rounds": [{"round", "accuracy", "loss", "accepted", "rejected"}]}',
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"final model of task {self.task_id} ({self.sha256[:12]})"
+
+
+class Contribution(models.Model):
+    """A participant's contribution to a task: its score in every round and their sum.
+
+    Filled at finalization from the round records (the scorer's per-update scores; rejected updates and
+    missed rounds score 0). Stakes are derived from `cumulative` by the next finalization steps.
+    """
+
+    task = models.ForeignKey("tasks.Task", on_delete=models.CASCADE, related_name="contributions")
+    participation = models.ForeignKey(
+        "tasks.Participation", on_delete=models.PROTECT, related_name="contributions"
+    )
+    wallet = models.CharField(max_length=42)
+    per_round = models.JSONField(default=dict, blank=True, help_text='{"<round>": score}, every round.')
+    cumulative = models.FloatField(default=0.0, help_text="Sum of per_round.")
+    accepted_rounds = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["task", "-cumulative", "wallet"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "participation"], name="uniq_contribution_task_participation"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wallet} in task {self.task_id}: {self.cumulative:.4f}"

@@ -8,6 +8,54 @@ from html import escape
 from tasks.models import Participation, Task
 from training.models import NodeRegistration, Round, Run, Update
 
+COUNTED = (Participation.Status.JOINED, Participation.Status.ACTIVE, Participation.Status.COMPLETED)
+
+
+def task_node_map(*, task: Task) -> dict[int, Participation]:
+    """node id -> participation, for the task's participations whose key is registered to their wallet."""
+    parts = {p.node_public_key_hash: p for p in task.participations.filter(status__in=COUNTED)}
+    regs = NodeRegistration.objects.filter(
+        public_key_hash__in=list(parts), status=NodeRegistration.Status.REGISTERED, node_id__isnull=False
+    )
+    return {
+        int(r.node_id): parts[r.public_key_hash]
+        for r in regs
+        if r.wallet.lower() == parts[r.public_key_hash].wallet.lower()
+    }
+
+
+def last_round_number(*, task: Task) -> int:
+    """The highest stored round number of the task (0 before the first round)."""
+    return Round.objects.filter(task=task).order_by("-number").values_list("number", flat=True).first() or 0
+
+
+def latest_run(*, task: Task) -> Run | None:
+    return Run.objects.filter(task=task).order_by("-attempt").first()
+
+
+def round_metrics(*, task: Task) -> list[dict]:
+    """Per stored round: {"round", "accuracy", "loss", "accepted", "rejected", "global_sha256"}, in order."""
+    rows = Round.objects.filter(task=task).order_by("number")
+    return [
+        {"round": r.number, "accuracy": r.accuracy, "loss": r.loss, "accepted": r.accepted_count,
+         "rejected": r.rejected_count, "global_sha256": r.global_sha256}
+        for r in rows
+    ]  # fmt: skip
+
+
+def participant_round_scores(*, task: Task) -> dict[int, dict[int, tuple[float, bool]]]:
+    """participation id -> {round number: (score, accepted)} from the stored update records.
+
+    Updates of unknown nodes (no participation) are left out; rejected updates carry score 0.
+    """
+    out: dict[int, dict[int, tuple[float, bool]]] = {}
+    rows = Update.objects.filter(round__task=task, participation__isnull=False).values_list(
+        "participation_id", "round__number", "score", "accepted"
+    )
+    for pid, number, score, accepted in rows:
+        out.setdefault(pid, {})[number] = (float(score) if accepted else 0.0, bool(accepted))
+    return out
+
 
 def task_rounds(*, task: Task) -> list[Round]:
     return list(Round.objects.filter(task=task).select_related("commit_tx").order_by("number"))
@@ -133,7 +181,7 @@ def task_training_progress(*, task: Task) -> dict:
 def round_proof(*, task: Task, number: int, wallet: str) -> dict | None:
     """Leaf, proof and root of `wallet`'s update in round `number` (None if it has no leaf there)."""
     from bcfl_core import merkle
-    from training.services import round_leaves
+    from training.trail import round_leaves
 
     rnd = Round.objects.filter(task=task, number=number).first()
     if rnd is None:

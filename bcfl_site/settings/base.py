@@ -111,6 +111,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 # Private storage: model weights and validation sets are never served directly.
 PRIVATE_MEDIA_ROOT = VAR_DIR / "private"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # validation sets, final models: no public URL (apps use tasks.storage.private_storage)
+    "private": {"BACKEND": "bcfl_site.storage.PrivateStorage"},
+}
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # wallet.js reads the token for fetch() POSTs

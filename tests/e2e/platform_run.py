@@ -40,6 +40,7 @@ class PlatformRun:
     nodes: list = field(default_factory=list)  # SuperNodeHandle per participant, in join order
     node_ids: list[int] = field(default_factory=list)
     wallets: list[str] = field(default_factory=list)
+    queued: list[tuple] = field(default_factory=list)  # jobs the services sent (name, *args), not run
 
     def follow(self, *, timeout: float, on_step: Callable[[], None] | None = None) -> str:
         """Follow the task's runs until finalizing/failed (or `timeout`), sending each commitRound as it is
@@ -101,7 +102,9 @@ def start_platform_run(
     settings.TRAINING_RUN_CONFIG_EXTRA = {"dataset": "digits", "local-epochs": 3, "batch-size": 32}
     call_command("deploy_contracts", "--redeploy-missing")
     queued: list[tuple] = []
-    monkeypatch.setattr(services, "_enqueue", lambda name, *a, countdown=None: queued.append((name, *a)))
+    monkeypatch.setattr(
+        services.common, "enqueue", lambda name, *a, countdown=None: queued.append((name, *a))
+    )
 
     # a digits task registered on chain by its creator, the validation set = digits test split
     creator_key = DEV_KEYS[5]
@@ -120,7 +123,7 @@ def start_platform_run(
     from training.client import wallet as wallet_mod
 
     link = services.superlink()
-    result = PlatformRun(task=task, link=link, run=None)  # type: ignore[arg-type]
+    result = PlatformRun(task=task, link=link, run=None, queued=queued)  # type: ignore[arg-type]
     try:
         link.start()
         # participants join with signed Joins (all before any registration job runs: with min < max

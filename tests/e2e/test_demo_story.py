@@ -112,7 +112,7 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
     from contracts.models import ChainTx
     from tasks.models import Task
     from training import superlink as sl
-    from training.models import Round, Run, Update
+    from training.models import Contribution, FinalModel, Round, Run, Update
 
     t0 = time.monotonic()
     timings: dict[str, float] = {}
@@ -171,7 +171,7 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
                                  "--root-cert", str(root_cert), "--workdir", str(tmp_path / "sim"),
                                  "--timeout", str(DEADLINE_S), "--poll", "2"])  # fmt: skip
         deadline = time.monotonic() + DEADLINE_S
-        ended = (Task.Status.FINALIZING, Task.Status.COMPLETED, Task.Status.FAILED, Task.Status.CANCELLED)
+        ended = (Task.Status.COMPLETED, Task.Status.FAILED, Task.Status.CANCELLED)  # finalize chain ran
         while time.monotonic() < deadline:
             task.refresh_from_db()
             if task.status in ended:
@@ -192,9 +192,10 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
             time.sleep(1)
         timings["total_s"] = round(time.monotonic() - t0, 1)
 
-        # then: the task is past training, with 3 rounds of 3 accepted and 1 NaN-rejected update each
+        # then: the task is completed (the worker's finalize chain ran), with 3 rounds of 3 accepted and 1
+        # NaN-rejected update each
         task.refresh_from_db()
-        assert task.status in (Task.Status.FINALIZING, Task.Status.COMPLETED), (
+        assert task.status == Task.Status.COMPLETED, (
             f"task is {task.status}: {task.status_note}\n{procs.logs_text()}"
         )
         rounds = list(Round.objects.filter(task=task).order_by("number"))
@@ -218,6 +219,13 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
         assert all(tx.status == ChainTx.Status.CONFIRMED for tx in commits)
         assert sorted(r.commit_tx_id for r in rounds) == sorted(commits.values_list("pk", flat=True))
         assert chain.deployment_address("TaskRegistry")
+        final = FinalModel.objects.get(task=task)
+        assert final.source_round_id == rounds[-1].pk and final.sha256 == rounds[-1].checkpoint_sha256
+        contributions = {c.wallet: c for c in Contribution.objects.filter(task=task)}
+        assert len(contributions) == HONEST + MALICIOUS
+        assert (
+            sorted(c.accepted_rounds for c in contributions.values()) == [0] * MALICIOUS + [ROUNDS] * HONEST
+        )
 
         # and: verify_task (a separate process) agrees with the chain
         verify = subprocess.run([*manage, "verify_task", str(task.pk)], cwd=ROOT, env=env, capture_output=True,

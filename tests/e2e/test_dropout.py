@@ -18,7 +18,7 @@ import pytest
 
 from tasks.models import Task
 from tests.e2e.platform_run import start_platform_run
-from training import services
+from training import selectors
 from training.models import Round, Update
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -40,7 +40,7 @@ def test_dropouts_do_not_stall_rounds_and_too_few_fail_the_task_with_a_reason(
     killed: dict[int, int] = {}  # node index -> last round ingested when it was killed
 
     def drop_participants():
-        done = services.last_round_number(task)
+        done = selectors.last_round_number(task=task)
         if FIRST not in killed and done >= 1:
             p.kill_node(FIRST)
             killed[FIRST] = done

@@ -17,8 +17,8 @@ import pytest
 from contracts.models import ChainTx
 from tasks.models import Task
 from tests.e2e.platform_run import start_platform_run
-from training import services
-from training.models import Round, Run, Update
+from training import selectors, services
+from training.models import Contribution, FinalModel, Round, Run, Update
 from training.verify import verify_task
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -53,12 +53,12 @@ def test_platform_training_with_signed_updates_crash_and_resume(tmp_path, settin
         killed = []
 
         def kill_serverapp_once():
-            if not killed and services.last_round_number(task) >= KILL_AFTER_ROUND:
+            if not killed and selectors.last_round_number(task=task) >= KILL_AFTER_ROUND:
                 pids = _serverapp_pids()
                 assert pids, "no flwr-serverapp process found"
                 for pid in pids:
                     os.kill(pid, signal.SIGKILL)
-                killed.append(services.last_round_number(task))
+                killed.append(selectors.last_round_number(task=task))
 
         state = p.follow(timeout=420, on_step=kill_serverapp_once)
         timings["killed_after_round"] = killed[0] if killed else None
@@ -67,12 +67,21 @@ def test_platform_training_with_signed_updates_crash_and_resume(tmp_path, settin
         # then
         task.refresh_from_db()
         assert state == "finalizing" and task.status == Task.Status.FINALIZING, (state, task.status_note)
+        # and: the finalize chain the follower queued (a `training` job) completes the task
+        assert ("task_finalize", task.pk) in p.queued
+        assert services.task_finalize(task_id=task.pk) == "completed"
+        task.refresh_from_db()
+        assert task.status == Task.Status.COMPLETED, task.status_note
         rounds = list(Round.objects.filter(task=task).order_by("number"))
         assert [r.number for r in rounds] == list(range(1, ROUNDS + 1))
         assert Run.objects.filter(task=task).count() >= 2  # resumed
         assert ChainTx.objects.filter(function="commitRound").count() == ROUNDS
         assert all(r.accepted_count == NODES and r.rejected_count == 0 for r in rounds)
         assert rounds[-1].accuracy >= 0.90, [r.accuracy for r in rounds]
+        final = FinalModel.objects.get(task=task)
+        assert final.source_round_id == rounds[-1].pk and final.sha256 == rounds[-1].checkpoint_sha256
+        contributions = Contribution.objects.filter(task=task)
+        assert contributions.count() == NODES and all(len(c.per_round) == ROUNDS for c in contributions)
         result = verify_task(task)
         assert result.ok, result.mismatch
         # and: one altered stored update record is detected

@@ -17,7 +17,7 @@ import pytest
 from contracts.models import ChainTx
 from tasks.models import Task
 from tests.e2e.platform_run import start_platform_run
-from training import services
+from training import selectors, services
 from training.models import Round, Run
 from training.verify import verify_task
 
@@ -35,7 +35,7 @@ def test_superlink_restart_mid_run_resumes_the_task(tmp_path, settings, anvil, m
     revived: list[int] = []
 
     def restart_superlink_once():
-        if not restarted and services.last_round_number(task) >= 1:
+        if not restarted and selectors.last_round_number(task=task) >= 1:
             p.link.stop()
             p.link.start()
             services.nodes_reregister_all(link=p.link)

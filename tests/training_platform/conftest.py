@@ -12,8 +12,8 @@ from eth_utils import keccak
 from bcfl_core import eip712
 from tasks.models import Participation
 from tasks.services import identity_for_wallet
-from tests.tasks.factories import REGISTRY, UserFactory, fake_deployments, summary
-from training.models import NodeRegistration
+from tests.tasks.factories import REGISTRY, TaskFactory, UserFactory, fake_deployments, summary  # noqa: F401
+from tests.training.factories import NodeRegistrationFactory
 
 
 @pytest.fixture(autouse=True)
@@ -109,10 +109,8 @@ def participate(task, acct, *, registered_node: int | None = None) -> Participat
         join_signature="0x",
     )  # fmt: skip
     if registered_node is not None:
-        NodeRegistration.objects.create(
-            public_key_hash=p.node_public_key_hash, public_key=key, wallet=acct.address, identity=p.identity,
-            node_id=registered_node, status=NodeRegistration.Status.REGISTERED,
-        )  # fmt: skip
+        NodeRegistrationFactory(public_key_hash=p.node_public_key_hash, public_key=key, wallet=acct.address,
+                                identity=p.identity, node_id=registered_node)  # fmt: skip
     return p
 
 
@@ -153,8 +151,8 @@ def write_round(path: Path, task, rnd: int, updates: list[tuple[int, object, boo
 def _fresh_status_poll_clock():
     """The follower asks Flower for a run's status at most every TRAINING_STATUS_POLL_SECONDS per process;
     run primary keys repeat across tests (rolled back), so every test starts with a clean clock."""
-    from training import services
+    from training.services import follow
 
-    services._STATUS_CHECKED.clear()
+    follow._STATUS_CHECKED.clear()
     yield
-    services._STATUS_CHECKED.clear()
+    follow._STATUS_CHECKED.clear()

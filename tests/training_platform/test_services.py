@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from bcfl_core import merkle
 from contracts.models import ChainTx
 from tasks.models import Task
 from tests.tasks.factories import REGISTRY, TaskFactory
 from tests.training_platform.conftest import account, participate, write_round
-from training import services
+from training import selectors, services
 from training.models import NodeRegistration, Round, Run, Update
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +26,9 @@ S = Task.Status
 @pytest.fixture(autouse=True)
 def enqueued(monkeypatch, fake_deployment):
     calls = []
-    monkeypatch.setattr(services, "_enqueue", lambda name, *args, countdown=None: calls.append((name, *args)))
+    monkeypatch.setattr(
+        services.common, "enqueue", lambda name, *args, countdown=None: calls.append((name, *args))
+    )
     monkeypatch.setattr("contracts.services.transaction.on_commit", lambda fn: None)  # no chain worker here
     return calls
 
@@ -37,7 +42,7 @@ def training_task(var_dir, n=3, rounds=3, min_participants=3, first=10):
 
 
 def started(task, link):
-    for node_id, part in services.task_node_map(task=task).items():  # their SuperNodes are online
+    for node_id, part in selectors.task_node_map(task=task).items():  # their SuperNodes are online
         link.nodes.setdefault(node_id, {"key": part.node_public_key, "name": part.wallet, "status": "online"})
     run = services.training_run_start(task=task)
     return services.training_run_launch(run_id=run.pk, link=link, follow=False)
@@ -139,7 +144,7 @@ def test_launch_builds_run_config_and_is_idempotent(var_dir, link):
 def test_interrupted_launch_is_replaced_by_a_new_attempt(var_dir, link):
     task, _ = training_task(var_dir)
     run = services.training_run_start(task=task)
-    Run.objects.filter(pk=run.pk).update(started_at=services.timezone.now())  # died inside `flwr run`
+    Run.objects.filter(pk=run.pk).update(started_at=timezone.now())  # died inside `flwr run`
     link.statuses[77] = "running"  # a stray run the platform does not know
     new = services.training_run_launch(run_id=run.pk, link=link, follow=False)
     assert new.attempt == 2 and new.flower_run_id is not None
@@ -150,7 +155,7 @@ def test_ingest_is_idempotent_and_roots_match_contracts_merkle(var_dir, link):
     # given: two rounds recorded, one rejected update, and a half-written third line (ServerApp died mid-write)
     task, parts = training_task(var_dir)
     run = started(task, link)
-    rec = services.Path(run.run_config["records-path"])
+    rec = Path(run.run_config["records-path"])
     accts = [account(i) for i in range(3)]
     write_round(rec, task, 1, [(10, accts[0], True), (11, accts[1], True), (12, accts[2], False)])
     write_round(rec, task, 2, [(10, accts[0], True), (11, accts[1], True), (12, accts[2], True)],
@@ -189,8 +194,8 @@ def test_resume_after_serverapp_death_picks_last_committed_round(var_dir, link):
     # given: round 1 and 2 recorded with checkpoints, then the Flower run fails
     task, _ = training_task(var_dir)
     run = started(task, link)
-    rec = services.Path(run.run_config["records-path"])
-    ck = services.Path(run.run_config["output-dir"]) / "checkpoints"
+    rec = Path(run.run_config["records-path"])
+    ck = Path(run.run_config["output-dir"]) / "checkpoints"
     accts = [account(i) for i in range(3)]
     for r in (1, 2):
         write_round(rec, task, r, [(10 + i, a, True) for i, a in enumerate(accts)], ckpt_dir=ck)
@@ -204,7 +209,7 @@ def test_resume_after_serverapp_death_picks_last_committed_round(var_dir, link):
     assert rc["resume-from-round"] == 2 and rc["initial-checkpoint"].endswith("round-0002.safetensors")
     assert rc["initial-sha256"] == Round.objects.get(task=task, number=2).global_sha256
     # and: the new run records round 3 (and a stray repeat of round 2 is ignored): one commit per round
-    rec2 = services.Path(rc["records-path"])
+    rec2 = Path(rc["records-path"])
     write_round(rec2, task, 2, [(10, accts[0], True)])
     write_round(rec2, task, 3, [(10 + i, a, True) for i, a in enumerate(accts)], ckpt_dir=ck)
     link.statuses[int(new.flower_run_id)] = "finished:completed"
@@ -226,7 +231,7 @@ def test_stale_heartbeat_stops_the_run_and_resumes(var_dir, link, settings):
     settings.TRAINING_HEARTBEAT_TIMEOUT = 5
     task, _ = training_task(var_dir)
     run = started(task, link)
-    hb = services.Path(run.run_config["heartbeat-path"])
+    hb = Path(run.run_config["heartbeat-path"])
     hb.parent.mkdir(parents=True, exist_ok=True)
     hb.write_text("0")
     os.utime(hb, (time.time() - 30, time.time() - 30))
@@ -241,9 +246,7 @@ def test_too_few_online_participants_fails_the_task_with_reason(var_dir, link):
     for nid in (11, 12):  # 1 of 3 online
         link.nodes[nid]["status"] = "offline"
     link.statuses[int(run.flower_run_id)] = "finished:failed"
-    services.Path(run.run_config["error-path"]).write_text(
-        "round 1: only 1 participant(s) answered, the task needs 3"
-    )
+    Path(run.run_config["error-path"]).write_text("round 1: only 1 participant(s) answered, the task needs 3")
     assert services.training_run_follow_step(run_id=run.pk, link=link) == "failed"
     task.refresh_from_db()
     assert task.status == S.FAILED and "only 1 participant node(s) online" in task.status_note
@@ -258,7 +261,7 @@ def test_unknown_node_in_record_gets_no_leaf(var_dir, link):
     task, _ = training_task(var_dir)
     run = started(task, link)
     write_round(
-        services.Path(run.run_config["records-path"]),
+        Path(run.run_config["records-path"]),
         task,
         1,
         [(10, account(0), True), (555, account(7), True)],
@@ -274,7 +277,7 @@ def test_a_node_recorded_twice_in_a_round_is_stored_once(var_dir, link):
     task, _ = training_task(var_dir)
     run = started(task, link)
     write_round(
-        services.Path(run.run_config["records-path"]), task, 1,
+        Path(run.run_config["records-path"]), task, 1,
         [(10, account(0), True), (1, account(7), False), (1, account(8), False)],
     )  # fmt: skip
     # when
@@ -310,7 +313,7 @@ def test_follower_asks_flower_for_status_only_when_needed(var_dir, link, setting
     settings.TRAINING_STATUS_POLL_SECONDS = 3600
     task, _ = training_task(var_dir)
     run = started(task, link)
-    hb = services.Path(run.run_config["heartbeat-path"])
+    hb = Path(run.run_config["heartbeat-path"])
     hb.parent.mkdir(parents=True, exist_ok=True)
     hb.write_text("0")
     calls = []
@@ -344,9 +347,7 @@ def test_follower_lease_admits_one_chain_at_a_time(var_dir, link, settings):
     )
     assert services.follower_claim(run_id=run.pk, token=None)  # in-process callers are not leased
     # once the lease has run out (its worker died), the next chain takes over and the old one is refused
-    Run.objects.filter(pk=run.pk).update(
-        follower_until=services.timezone.now() - services.timedelta(seconds=1)
-    )
+    Run.objects.filter(pk=run.pk).update(follower_until=timezone.now() - timedelta(seconds=1))
     assert services.follower_claim(run_id=run.pk, token="b")
     assert not services.follower_claim(run_id=run.pk, token="a")
     assert Run.objects.get(pk=run.pk).follower == "b"
@@ -354,7 +355,7 @@ def test_follower_lease_admits_one_chain_at_a_time(var_dir, link, settings):
 
 def test_launch_under_a_lease_hands_its_token_to_the_follower(var_dir, link, enqueued):
     task, _ = training_task(var_dir)
-    for node_id, part in services.task_node_map(task=task).items():
+    for node_id, part in selectors.task_node_map(task=task).items():
         link.nodes.setdefault(node_id, {"key": part.node_public_key, "name": part.wallet, "status": "online"})
     run = services.training_run_start(task=task)
     # a second launch job (watchdog's, or a redelivery) while the first holds the lease does nothing
@@ -369,17 +370,15 @@ def test_launch_under_a_lease_hands_its_token_to_the_follower(var_dir, link, enq
 
 def test_watchdog_restarts_chains_whose_lease_ran_out(var_dir, link, enqueued, settings):
     settings.TRAINING_FOLLOWER_LEASE_SECONDS = 60
-    now = services.timezone.now()
-    ago = lambda s: now - services.timedelta(seconds=s)  # noqa: E731
+    now = timezone.now()
+    ago = lambda s: now - timedelta(seconds=s)  # noqa: E731
     # a running run whose follower died 2 minutes ago; one whose follower is alive; one never launched (old)
     dead, _ = training_task(var_dir)
     dead_run = started(dead, link)
     Run.objects.filter(pk=dead_run.pk).update(follower="x", follower_until=ago(120))
     alive, _ = training_task(var_dir, first=20)
     alive_run = started(alive, link)
-    Run.objects.filter(pk=alive_run.pk).update(
-        follower="y", follower_until=now + services.timedelta(seconds=30)
-    )
+    Run.objects.filter(pk=alive_run.pk).update(follower="y", follower_until=now + timedelta(seconds=30))
     unlaunched, _ = training_task(var_dir, first=30)
     stuck = services.training_run_start(task=unlaunched)
     Run.objects.filter(pk=stuck.pk).update(created_at=ago(300))
@@ -409,13 +408,11 @@ def test_watchdog_follows_only_the_latest_attempt_and_only_training_tasks(var_di
     first = started(task, link)
     Run.objects.filter(pk=first.pk).update(status=Run.Status.FAILED)
     second = Run.objects.create(task=task, attempt=2, status=Run.Status.RUNNING, flower_run_id="9")
-    Run.objects.filter(task=task).update(created_at=services.timezone.now() - services.timedelta(hours=1))
+    Run.objects.filter(task=task).update(created_at=timezone.now() - timedelta(hours=1))
     done, _ = training_task(var_dir, first=50)
     done_run = started(done, link)
     Task.objects.filter(pk=done.pk).update(status=S.FINALIZING)
-    Run.objects.filter(pk=done_run.pk).update(
-        created_at=services.timezone.now() - services.timedelta(hours=1)
-    )
+    Run.objects.filter(pk=done_run.pk).update(created_at=timezone.now() - timedelta(hours=1))
     assert services.training_watchdog()["follow"] == [second.pk]
 
 
@@ -424,7 +421,7 @@ def test_follow_job_keeps_its_chain_token_and_a_duplicate_chain_stops(var_dir, l
 
     task, _ = training_task(var_dir)
     run = started(task, link)
-    monkeypatch.setattr(services, "superlink", lambda: link)
+    monkeypatch.setattr(services.common, "superlink", lambda: link)
     monkeypatch.setattr(jobs, "FOLLOW_SLICE_SECONDS", 0.0)
     sent = []
     monkeypatch.setattr(jobs.training_run_follow, "apply_async", lambda args, countdown: sent.append(args))
@@ -444,8 +441,8 @@ def test_run_lost_by_a_restarted_superlink_is_resumed_without_counting_reconnect
 
     task, _ = training_task(var_dir)
     run = started(task, link)
-    ck = services.Path(run.run_config["output-dir"]) / "checkpoints"
-    write_round(services.Path(run.run_config["records-path"]), task, 1,
+    ck = Path(run.run_config["output-dir"]) / "checkpoints"
+    write_round(Path(run.run_config["records-path"]), task, 1,
                 [(10 + i, account(i), True) for i in range(3)], ckpt_dir=ck)  # fmt: skip
 
     known = link.run_status

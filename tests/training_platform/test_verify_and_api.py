@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
@@ -22,8 +24,8 @@ pytestmark = pytest.mark.django_db
 def trained(var_dir, link):
     task, parts = training_task(var_dir, rounds=2)
     run = started(task, link)
-    rec = services.Path(run.run_config["records-path"])
-    ck = services.Path(run.run_config["output-dir"]) / "checkpoints"
+    rec = Path(run.run_config["records-path"])
+    ck = Path(run.run_config["output-dir"]) / "checkpoints"
     accts = [account(i) for i in range(3)]
     for r in (1, 2):
         write_round(
@@ -111,3 +113,21 @@ def test_start_button(var_dir, link, client):
 @pytest.mark.parametrize("model", ["noderegistration", "run", "round", "update"])
 def test_admin_changelists(admin_client, trained, model):
     assert admin_client.get(reverse(f"admin:training_{model}_changelist")).status_code == 200
+
+
+def test_verify_task_checks_the_final_model(trained):
+    # given: a finalized task
+    from tasks.models import Task
+    from training.models import FinalModel
+
+    task, _ = trained
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.FINALIZING)
+    assert services.task_finalize(task_id=task.pk) == "completed"
+    assert verify_task(task, source="index").ok
+    # when: the stored final model is replaced by other bytes
+    final = FinalModel.objects.get(task=task)
+    with open(final.file.path, "ab") as f:
+        f.write(b"x")
+    # then
+    result = verify_task(task, source="index")
+    assert not result.ok and "final model" in result.mismatch

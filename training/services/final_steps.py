@@ -1,0 +1,100 @@
+"""The finalization steps (see `training.services.finalize.FINALIZE_STEPS`). Each is idempotent: running it
+twice leaves the same rows and files as running it once. Each raises FinalizeError for a permanent problem
+(the task fails with the message), OSError for I/O worth retrying.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.files import File
+from django.db.models import Q
+
+from tasks.models import Task
+from tasks.storage import private_storage
+from training.models import Contribution, FinalModel, Round, final_model_upload_to
+from training.selectors import COUNTED, participant_round_scores, round_metrics
+from training.trail import sha256_file
+
+
+class FinalizeError(Exception):
+    """A finalization step cannot succeed (retrying will not help); the message says why."""
+
+
+def _final_round(task: Task) -> tuple[Round, Path, str]:
+    """The last round, its checkpoint file and the file's sha256 (checked against the round's record)."""
+    rnd = Round.objects.filter(task=task, number=task.rounds).first()
+    if rnd is None:
+        raise FinalizeError(f"round {task.rounds} (the last) is not stored")
+    if not rnd.checkpoint_path:
+        raise FinalizeError(f"round {rnd.number} has no checkpoint")
+    path = Path(rnd.checkpoint_path)
+    if not path.exists():
+        raise FinalizeError(f"the checkpoint of round {rnd.number} ({path}) is missing")
+    digest = sha256_file(path)
+    if rnd.checkpoint_sha256 and digest != rnd.checkpoint_sha256:
+        raise FinalizeError(f"the checkpoint of round {rnd.number} differs from its record (sha256 {digest})")
+    return rnd, path, digest
+
+
+def final_model_save(*, task: Task) -> None:
+    """Copy the last round's checkpoint (safetensors) to private storage as the task's `FinalModel`, with its
+    sha256, the committed global model hash and the metrics of every round."""
+    rnd, path, digest = _final_round(task)
+    storage = private_storage()
+    existing = FinalModel.objects.filter(task=task).first()
+    if existing and existing.sha256 == digest and existing.file and storage.exists(existing.file.name):
+        return
+    name = final_model_upload_to(FinalModel(task=task), path.name)
+    if storage.exists(name):  # left by a delivery that died before its row was written
+        storage.delete(name)
+    with path.open("rb") as f:
+        saved = storage.save(name, File(f))
+    metrics = {"rounds": round_metrics(task=task)}
+    metrics["final"] = {"accuracy": rnd.accuracy, "loss": rnd.loss, "round": rnd.number}
+    FinalModel.objects.update_or_create(
+        task=task,
+        defaults={
+            "source_round": rnd,
+            "file": saved,
+            "sha256": digest,
+            "weights_sha256": rnd.global_sha256,
+            "metrics": metrics,
+        },  # fmt: skip
+    )
+
+
+def contributions_record(*, task: Task) -> None:
+    """One `Contribution` per participant (every counted participation, and any with update records): its
+    score in every round (the scorer's score of its accepted update, else 0) and their sum."""
+    scores = participant_round_scores(task=task)
+    parts = task.participations.filter(Q(pk__in=list(scores)) | Q(status__in=COUNTED)).order_by("pk")
+    numbers = range(1, int(task.rounds) + 1)
+    for p in parts:
+        mine = scores.get(p.pk, {})
+        per_round = {str(n): mine.get(n, (0.0, False))[0] for n in numbers}
+        Contribution.objects.update_or_create(
+            task=task,
+            participation=p,
+            defaults={
+                "wallet": p.wallet,
+                "per_round": per_round,
+                "cumulative": sum(per_round.values()),
+                "accepted_rounds": sum(1 for n in numbers if mine.get(n, (0.0, False))[1]),
+            },  # fmt: skip
+        )
+
+
+def task_complete(*, task: Task) -> None:
+    """finalizing -> completed, with a note naming the final model and the contributions recorded."""
+    from tasks.services import task_transition
+
+    final = FinalModel.objects.filter(task=task).first()
+    if final is None:
+        raise FinalizeError("no final model was saved")
+    count = Contribution.objects.filter(task=task).count()
+    task_transition(
+        task=task,
+        to=Task.Status.COMPLETED,
+        note=f"Final model saved (sha256 {final.sha256[:16]}…); contributions of {count} participant(s) recorded.",
+    )
