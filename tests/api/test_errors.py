@@ -89,7 +89,9 @@ def test_token_schema_refuses_what_the_server_refuses(api, schema):
 def test_refused_sign_in_is_error_and_code(api):
     challenge = api.post("/api/v1/auth/siwe/nonce").json()
     message = f"hello\nNonce: {challenge['nonce']}"
-    response = api.post("/api/v1/auth/siwe/token", {"message": message, "signature": "ab" * 65}, format="json")
+    response = api.post(
+        "/api/v1/auth/siwe/token", {"message": message, "signature": "ab" * 65}, format="json"
+    )
     assert assert_error(response, 400, "malformed")["error"].startswith("Malformed sign-in message:")
 
 
@@ -107,7 +109,9 @@ def test_join_signed_out_has_the_documented_reason(api, schema, recruiting_task)
 def test_join_with_a_non_utf8_body_has_the_documented_reason(api, api_user, recruiting_task):
     _user, token = api_user
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    response = api.post(f"/api/v1/tasks/{recruiting_task.pk}/join/", b"\xff\xfe{", content_type="application/json")
+    response = api.post(
+        f"/api/v1/tasks/{recruiting_task.pk}/join/", b"\xff\xfe{", content_type="application/json"
+    )
     body = assert_error(response, 400, "parse_error")
     assert body["reason"] == "parse_error"
 
@@ -125,7 +129,9 @@ def test_join_form_body_is_a_documented_415(api, schema, api_user, recruiting_ta
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     response = api.post(f"/api/v1/tasks/{recruiting_task.pk}/join/", {"participant": "x"})  # multipart
     assert assert_error(response, 415, "unsupported_media_type")["reason"] == "unsupported_media_type"
-    assert list(op(schema, "/api/v1/tasks/{id}/join/", "post")["requestBody"]["content"]) == ["application/json"]
+    assert list(op(schema, "/api/v1/tasks/{id}/join/", "post")["requestBody"]["content"]) == [
+        "application/json"
+    ]
 
 
 # --- query parameters -----------------------------------------------------------------------------------
