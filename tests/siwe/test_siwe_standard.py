@@ -148,6 +148,7 @@ def test_chain_id_with_leading_zero_is_refused_naming_the_field(api, wallet):
         ({"statement": "Grüße"}, "the statement may only hold ASCII"),
         ({"domain": "a/b"}, "the first line"),
         ({"issued_at": "2026-01-01T23:59:60Z"}, "Issued At is not valid"),
+        ({"issued_at": "2026-01-01T00:00:00z"}, "Issued At is not valid"),
     ],
 )
 def test_unparseable_fields_are_named(api, wallet, overrides, phrase):
