@@ -18,3 +18,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+# Unknown /api/ URLs answer in the API's error shape (bcfl_site/api_errors.py); other URLs get Django's page.
+handler404 = "bcfl_site.api_errors.api_not_found"

@@ -1,10 +1,15 @@
-"""DRF APIs under /api/v1/ for the participant CLI and scripts. Token or session auth (DRF defaults)."""
+"""DRF APIs under /api/v1/ for the participant CLI and scripts. Token or session auth (DRF defaults).
+
+Errors have the API's one shape, ``{"error", "code", ...}`` (bcfl_site/api_errors.py: the exception
+handler writes it, a schema hook documents it and the statuses every operation can return); join's
+refusals also carry ``reason`` (and ``detail``, the same text as ``error``) for the participant CLI.
+"""
 
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -19,12 +24,28 @@ from tasks.serializers import (
     TaskOutputSerializer,
 )
 
+# Besides the service's refusal codes, a join can fail like any request: the reason is then the error code.
+_GENERIC_REASONS = ("not_authenticated", "authentication_failed", "parse_error", "permission_denied", "not_found",
+                    "not_acceptable", "unsupported_media_type", "method_not_allowed", "throttled")  # fmt: skip
 _REFUSAL = inline_serializer(
     "JoinRefusal",
     {
-        "reason": serializers.ChoiceField(choices=services.JoinRefused.CODES),
-        "detail": serializers.CharField(),
-        "ban": serializers.DictField(required=False),
+        "error": serializers.CharField(),
+        "code": serializers.CharField(help_text="`invalid` for field errors, else the same as `reason`."),
+        "reason": serializers.ChoiceField(choices=[*services.JoinRefused.CODES, *_GENERIC_REASONS]),
+        "detail": serializers.CharField(help_text="The same text as `error`."),
+        "fields": serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()), required=False
+        ),
+        "ban": inline_serializer(
+            "JoinBan",
+            {
+                "reason": serializers.CharField(),
+                "expires_at": serializers.DateTimeField(allow_null=True),
+                "task": serializers.IntegerField(allow_null=True),
+            },
+            required=False,
+        ),
     },
 )
 _REFUSAL_STATUS = {"not_recruiting": 409, "full": 409, "already_joined": 409, "banned": 403, "wrong_wallet": 403,
@@ -35,17 +56,20 @@ class TaskListApi(ListAPIView):
     permission_classes = [AllowAny]
     serializer_class = TaskOutputSerializer
 
-    def get_queryset(self):
-        return selectors.task_list(status=self.request.query_params.get("status") or None,
-                                   model_kind=self.request.query_params.get("model_kind") or None)  # fmt: skip
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Task.Status.choices, required=False)
+        # The catalog is filled in TrainingConfig.ready(), before any URLconf imports this module.
+        model_kind = serializers.ChoiceField(choices=catalog.model_kind_choices(), required=False)
 
-    @extend_schema(
-        summary="List public tasks",
-        parameters=[
-            OpenApiParameter("status", str, enum=[s for s, _ in Task.Status.choices]),
-            OpenApiParameter("model_kind", str, enum=[k for k, _ in catalog.model_kind_choices()]),
-        ],
-    )
+    def get_queryset(self):
+        # A plain dict: DRF reads an empty `?status=` of a QueryDict as "not given", and "" is no status.
+        filters = self.FilterSerializer(data=self.request.query_params.dict())
+        filters.is_valid(raise_exception=True)  # an unknown status or kind is a 400, not an empty list
+        return selectors.task_list(
+            status=filters.validated_data.get("status"), model_kind=filters.validated_data.get("model_kind")
+        )
+
+    @extend_schema(summary="List public tasks", parameters=[FilterSerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -72,9 +96,11 @@ class TaskJoinApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class TaskJoinInputSerializer(serializers.Serializer):
-        participant = serializers.CharField(help_text="Your wallet address (the signed-in account).")
+        participant = serializers.CharField(
+            min_length=1, help_text="Your wallet address (the signed-in account)."
+        )
         node_public_key = serializers.CharField(
-            help_text="Your Flower SuperNode public key (PEM or OpenSSH)."
+            min_length=1, help_text="Your Flower SuperNode public key (PEM or OpenSSH)."
         )
         data_summary = serializers.DictField(
             help_text='{"feature_shape": [64], "examples_per_label": {"0": 40, ...}, "n": 400} — never the data.'
@@ -88,31 +114,49 @@ class TaskJoinApi(APIView):
         request=TaskJoinInputSerializer,
         responses={
             201: ParticipationOutputSerializer,
-            400: _REFUSAL,
-            403: _REFUSAL,
-            409: _REFUSAL,
-            404: OpenApiResponse(description="No such task"),
-        },  # fmt: skip
-    )
+            400: OpenApiResponse(_REFUSAL, description="bad_signature, spec_mismatch (also for field errors: "
+                                 "`code: invalid` with `fields`) or parse_error"),
+            401: OpenApiResponse(_REFUSAL, description="not_authenticated or authentication_failed"),
+            403: OpenApiResponse(_REFUSAL, description="banned, wrong_wallet, credential_required, or a "
+                                 "missing CSRF token (permission_denied)"),
+            406: OpenApiResponse(_REFUSAL, description="not_acceptable"),
+            409: OpenApiResponse(_REFUSAL, description="not_recruiting, full, already_joined, not_on_chain"),
+            415: OpenApiResponse(_REFUSAL, description="unsupported_media_type: send JSON"),
+        },
+    )  # fmt: skip
     def post(self, request, pk: int):
         try:
             task = Task.objects.get(pk=pk)
         except Task.DoesNotExist:
             raise Http404 from None
         data = self.TaskJoinInputSerializer(data=request.data)
-        if not data.is_valid():
-            detail = "; ".join(f"{k}: {' '.join(str(m) for m in v)}" for k, v in data.errors.items())
-            return Response({"reason": "bad_signature" if "signature" in data.errors else "spec_mismatch",
-                             "detail": detail}, status=status.HTTP_400_BAD_REQUEST)  # fmt: skip
+        data.is_valid(raise_exception=True)
         try:
             participation = services.participation_join(task=task, user=request.user, **data.validated_data)
         except services.JoinRefused as refusal:
-            body = {"reason": refusal.code, "detail": refusal.message}
+            body = {
+                "error": refusal.message,
+                "code": refusal.code,
+                "reason": refusal.code,
+                "detail": refusal.message,
+            }
             if refusal.ban is not None:
                 body["ban"] = {"reason": refusal.ban.reason, "expires_at": refusal.ban.expires_at,
                                "task": refusal.ban.task_id}  # fmt: skip
             return Response(body, status=_REFUSAL_STATUS[refusal.code])
         return Response(ParticipationOutputSerializer(participation).data, status=status.HTTP_201_CREATED)
+
+    def handle_exception(self, exc):
+        """Every error of this operation carries ``reason`` (and ``detail``), as its schema says."""
+        response = super().handle_exception(exc)
+        body = response.data
+        if isinstance(body, dict) and "error" in body and "reason" not in body:
+            if body["code"] == "invalid":
+                body["reason"] = "bad_signature" if "signature" in body.get("fields", {}) else "spec_mismatch"
+            else:
+                body["reason"] = body["code"]
+            body["detail"] = body["error"]
+        return response
 
 
 class ParticipationMineApi(ListAPIView):
@@ -150,12 +194,13 @@ class IdentityCredentialApi(APIView):
         )
 
     @extend_schema(summary="Link a trusted issuer's uniqueness credential to my wallet", request=CredentialInputSerializer,
-                   responses={200: IdentityOutputSerializer, 400: OpenApiResponse(description="Refused, with detail")})  # fmt: skip
+                   responses={200: IdentityOutputSerializer, 400: OpenApiResponse(
+                       description="Invalid input (`code: invalid`) or a refused credential (`code: credential_refused`)")})  # fmt: skip
     def post(self, request):
         data = self.CredentialInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             identity = services.identity_link_credential(wallet=request.user.username, **data.validated_data)
         except services.CredentialError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+            raise exceptions.ValidationError(str(exc), code="credential_refused") from None
         return Response(IdentityOutputSerializer(identity).data)

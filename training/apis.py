@@ -1,17 +1,20 @@
-"""DRF APIs for training progress and Merkle proofs (under /api/v1/)."""
+"""DRF APIs for training progress and Merkle proofs (under /api/v1/). Errors: ``{"error", "code", ...}``."""
 
 from __future__ import annotations
 
+import re
+
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from eth_utils import is_address
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tasks.models import Task
 from training import selectors
+
+_WALLET = r"^0x[0-9a-fA-F]{40}$"
 
 
 def _public_task(request, pk: int) -> Task:
@@ -95,7 +98,16 @@ class RoundProofApi(APIView):
 
     @extend_schema(
         summary="Merkle proof of a participant's update in a round (TaskRegistry.verifyUpdate arguments)",
-        parameters=[OpenApiParameter("wallet", str, required=True)],
+        parameters=[
+            OpenApiParameter(
+                "wallet",
+                str,
+                required=True,
+                allow_blank=False,
+                pattern=_WALLET,
+                description="The participant's address (0x and 40 hex digits, any case).",
+            )
+        ],
         responses={
             200: inline_serializer(
                 "RoundProof",
@@ -108,8 +120,14 @@ class RoundProofApi(APIView):
                     "leaf": serializers.CharField(),
                     "proof": serializers.ListField(child=serializers.CharField()),
                     "root": serializers.CharField(),
+                    "reason": serializers.CharField(
+                        help_text="Why the update was rejected (empty if accepted)."
+                    ),
+                    "signature": serializers.CharField(help_text="The participant's EIP-712 signature."),
+                    "commit_tx_hash": serializers.CharField(),
                 },
             ),
+            400: OpenApiResponse(description="`wallet` is missing or not an address (`code: invalid`)"),
             403: OpenApiResponse(description="Not the participant, the creator or staff"),
             404: OpenApiResponse(description="No such round or no update of that wallet"),
         },
@@ -117,16 +135,15 @@ class RoundProofApi(APIView):
     def get(self, request, pk: int, number: int):
         task = _public_task(request, pk)
         wallet = request.query_params.get("wallet", "")
-        if not is_address(wallet):
-            return Response({"detail": "wallet must be an Ethereum address."}, status=400)
+        if not re.match(_WALLET, wallet):
+            raise exceptions.ValidationError({"wallet": ["An Ethereum address: 0x and 40 hex digits."]})
         user = request.user
         allowed = user.is_authenticated and (
             user.is_staff or user.pk == task.creator_id or user.username.lower() == wallet.lower()
         )
         if not allowed:
-            return Response(
-                {"detail": "Only the participant itself, the task's creator or staff can fetch this proof."},
-                status=403,
+            raise exceptions.PermissionDenied(
+                "Only the participant itself, the task's creator or staff can fetch this proof."
             )
         proof = selectors.round_proof(task=task, number=number, wallet=wallet)
         if proof is None:

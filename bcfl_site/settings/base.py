@@ -125,13 +125,17 @@ X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Token first: its `WWW-Authenticate: Token` header makes "not signed in" and "bad token" a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "bcfl_site.api_errors.StrictPageNumberPagination",
     "PAGE_SIZE": 25,
+    # Every error is {"error", "code"} (+ "fields" / "reason"): bcfl_site/api_errors.py.
+    "EXCEPTION_HANDLER": "bcfl_site.api_errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "BCFL API",
@@ -141,6 +145,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Adds the reusable Error component and every operation's error statuses (bcfl_site/api_errors.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "bcfl_site.api_errors.schema_add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "tasks.models.Task.Status",
         "ParticipationStatusEnum": "tasks.models.Participation.Status",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bcfl_site.siwe.models import SiweNonce
 from bcfl_site.siwe.services import (
+    SIGNATURE_HELP,
     SiweError,
     siwe_message_verify,
     siwe_nonce_issue,
@@ -20,9 +21,11 @@ from bcfl_site.siwe.services import (
 )
 from bcfl_site.siwe.views import site_origin
 
-ErrorSerializer = inline_serializer(
-    name="SiweError",
-    fields={"error": serializers.CharField(), "code": serializers.CharField()},
+SIWE_CODES = (
+    "`malformed` (the message is not EIP-4361; the error names the field), `address_checksum`, "
+    "`signature_malformed`, `signature` (not signed by the message's address), `address_mismatch`, "
+    "`nonce_unknown`, `nonce_used`, `nonce_expired`, `nonce_purpose`, `domain`, `scheme`, `uri`, `chain_id`, "
+    "`expired` (Expiration Time passed), `not_yet_valid` (Not Before or Issued At in the future)"
 )
 
 
@@ -40,7 +43,9 @@ class SiweNonceCreateApi(APIView):
         uri = serializers.CharField(help_text="Site origin; the message's URI must have this origin.")
         chain_id = serializers.IntegerField()
         issued_at = serializers.CharField()
-        expiration_time = serializers.CharField(help_text="The nonce's expiry; use it as Expiration Time.")
+        expiration_time = serializers.CharField(
+            help_text="The nonce's expiry. Expiration Time is optional in the message; this value is a good one."
+        )
         statement = serializers.CharField()
 
     @extend_schema(
@@ -68,8 +73,17 @@ class SiweTokenCreateApi(APIView):
 
     @extend_schema_serializer(component_name="SiweTokenRequest")
     class InputSerializer(serializers.Serializer):
-        message = serializers.CharField(max_length=4096, trim_whitespace=False)
-        signature = serializers.CharField(max_length=200)
+        message = serializers.CharField(
+            min_length=1,
+            max_length=4096,
+            trim_whitespace=False,
+            help_text="The EIP-4361 text, exactly as signed.",
+        )
+        signature = serializers.RegexField(
+            r"^(?:0[xX])?[0-9a-fA-F]{130}$",
+            help_text="EIP-191 personal_sign signature: 130 hex digits, with or without 0x.",
+            error_messages={"invalid": SIGNATURE_HELP},
+        )
 
     @extend_schema_serializer(component_name="SiweToken")
     class OutputSerializer(serializers.Serializer):
@@ -80,21 +94,20 @@ class SiweTokenCreateApi(APIView):
         operation_id="auth_siwe_token",
         tags=["auth"],
         request=InputSerializer,
-        responses={200: OutputSerializer, 400: ErrorSerializer, 403: ErrorSerializer},
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(
+                description=f"Invalid input (`code: invalid`, with `fields`) or a refused sign-in; `code` is one of {SIWE_CODES}."
+            ),
+            403: OpenApiResponse(description="The account is inactive (`code: inactive`)."),
+        },
         summary="Exchange a signed SIWE message for an API token",
         description=(
             "Verifies the EIP-4361 message (nonce from `/api/v1/auth/siwe/nonce`, domain, URI, chain id, "
             "expiry, EIP-55 address) and its signature; the nonce is burned even when verification fails. "
+            "Expiration Time, Not Before, Request ID and Resources are optional, as in EIP-4361. "
             "Creates the user on first use and returns its DRF token."
         ),
-        examples=[
-            OpenApiExample(
-                "Rejected",
-                value={"error": "This sign-in nonce has already been used.", "code": "nonce_used"},
-                response_only=True,
-                status_codes=["400"],
-            )
-        ],
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -107,12 +120,11 @@ class SiweTokenCreateApi(APIView):
                 purpose=SiweNonce.Purpose.TOKEN,
             )
         except SiweError as exc:
-            return Response({"error": exc.message, "code": exc.code}, status=status.HTTP_400_BAD_REQUEST)
+            raise exceptions.ValidationError(exc.message, code=exc.code) from None
         user = user_get_or_create_for_address(address=address)
         if not user.is_active:
-            return Response(
-                {"error": "This account is inactive. Contact the platform admins.", "code": "inactive"},
-                status=status.HTTP_403_FORBIDDEN,
+            raise exceptions.PermissionDenied(
+                "This account is inactive. Contact the platform admins.", code="inactive"
             )
         token = siwe_token_issue(user=user)
         return Response(self.OutputSerializer({"token": token.key, "address": address}).data)

@@ -11,6 +11,12 @@ participant CLI's token endpoint. Order matters:
    scheme, chain id, expiry, not-before, issued-at, canonical form, claimed address;
 4. ``SiweMessage.verify`` checks the signature, and we recover the signer ourselves from the exact
    text that was signed as a second, independent check.
+
+What is accepted follows EIP-4361: ``Expiration Time`` is optional (the single-use nonce, valid for
+``SIWE_NONCE_TTL_SECONDS``, bounds the message's life anyway; if present it must be in the future),
+``Not Before`` must be in the past, ``Request ID``, ``Resources`` and the statement are optional and
+accepted. Every refusal of a message names the field (``grammar.py``). Signatures are 65 bytes as 130
+hex digits, with or without ``0x`` (eth-account prints them without).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+import pydantic
 import siwe
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -33,6 +40,7 @@ from eth_account.messages import encode_defunct
 from eth_utils import is_checksum_address, is_hex_address
 from rest_framework.authtoken.models import Token
 
+from bcfl_site.siwe import grammar
 from bcfl_site.siwe.models import SiweNonce
 
 STATEMENT = "Sign in to BCFL."
@@ -43,7 +51,11 @@ CLOCK_SKEW = timedelta(seconds=60)
 USED_NONCE_RETENTION = timedelta(days=1)
 
 _NONCE_LINE = re.compile(r"^Nonce: ([A-Za-z0-9]+)$", re.MULTILINE)
-_SIGNATURE = re.compile(r"^0x[0-9a-fA-F]{130}$")
+_SIGNATURE = re.compile(r"^(?:0[xX])?[0-9a-fA-F]{130}$")
+SIGNATURE_HELP = (
+    "The signature must be a 65-byte hex string: 130 hex digits, with or without a 0x prefix "
+    "(an EIP-191 personal_sign signature)."
+)
 
 
 def nonce_ttl() -> timedelta:
@@ -139,6 +151,13 @@ def _check_nonce_binding(*, row: SiweNonce, purpose: str, session_key: str, now:
         raise SiweError("nonce_expired", "This sign-in nonce has expired. Request a new one and sign again.")
 
 
+def signature_normalize(signature: str) -> str:
+    """``signature`` as ``0x`` + 130 hex digits; SiweError ``signature_malformed`` if it is not 65 bytes of hex."""
+    if not _SIGNATURE.match(signature):
+        raise SiweError("signature_malformed", f"{SIGNATURE_HELP} Got {len(signature)} characters.")
+    return "0x" + signature[-130:]
+
+
 def _parse(message: str) -> siwe.SiweMessage:
     lines = message.split("\n")
     if len(lines) > 1 and is_hex_address(lines[1]) and not is_checksum_address(lines[1]):
@@ -147,20 +166,31 @@ def _parse(message: str) -> siwe.SiweMessage:
         )
     try:
         parsed = siwe.SiweMessage.from_message(message=message, abnf=True)
-    except ValueError:  # the parser's and pydantic's errors are all ValueErrors
+    except pydantic.ValidationError as exc:
         raise SiweError(
-            "malformed", "Malformed sign-in message: it is not a valid EIP-4361 message."
+            "malformed", f"Malformed sign-in message: {grammar.field_error(exc.errors())}."
         ) from None
+    except ValueError:  # the ABNF parser's error: find the field ourselves
+        why = grammar.diagnose(message) or "it is not a valid EIP-4361 message"
+        raise SiweError("malformed", f"Malformed sign-in message: {why}.") from None
     if parsed.prepare_message() != message:
         # siwe verifies the signature over its own re-serialisation; insist that equals what was sent.
-        raise SiweError("malformed", "Malformed sign-in message: it is not in canonical EIP-4361 form.")
+        why = grammar.canonical_mismatch(message, parsed.prepare_message())
+        raise SiweError("malformed", f"Malformed sign-in message: {why}.")
     return parsed
 
 
-def _dt(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise SiweError("malformed", "Malformed sign-in message: timestamps need a time zone (e.g. Z).")
+def _dt(value: str, label: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise SiweError(
+            "malformed",
+            f"Malformed sign-in message: {label} must be an RFC 3339 date-time with a time zone, "
+            f"e.g. 2026-01-01T00:00:00Z, not '{value}'.",
+        )
     return parsed
 
 
@@ -182,17 +212,21 @@ def _check_fields(*, parsed: siwe.SiweMessage, nonce: str, domain: str, uri: str
         )
     if parsed.nonce != nonce:  # the nonce we burned must be the one the parser sees
         raise SiweError("nonce_unknown", "Unknown sign-in nonce. Request a new one and sign again.")
-    if parsed.expiration_time is None:
-        raise SiweError("malformed", "Malformed sign-in message: it must have an Expiration Time.")
-    if _dt(parsed.expiration_time) <= now:
-        raise SiweError("expired", "The sign-in message has expired. Please sign in again.")
-    if parsed.not_before is not None and _dt(parsed.not_before) > now:
+    # No Expiration Time is fine: the nonce is single-use and expires (nonce_ttl), which bounds the message.
+    if parsed.expiration_time is not None and _dt(parsed.expiration_time, "Expiration Time") <= now:
         raise SiweError(
-            "not_yet_valid", "The sign-in message is not valid yet (its Not Before is in the future)."
+            "expired",
+            f"The sign-in message has expired (Expiration Time {parsed.expiration_time}). Please sign in again.",
         )
-    if _dt(parsed.issued_at) > now + CLOCK_SKEW:
+    if parsed.not_before is not None and _dt(parsed.not_before, "Not Before") >= now:
         raise SiweError(
-            "not_yet_valid", "The sign-in message is not valid yet (it was issued in the future)."
+            "not_yet_valid",
+            f"The sign-in message is not valid yet: its Not Before ({parsed.not_before}) is in the future.",
+        )
+    if _dt(parsed.issued_at, "Issued At") > now + CLOCK_SKEW:
+        raise SiweError(
+            "not_yet_valid",
+            "The sign-in message is not valid yet (it was issued in the future: see Issued At).",
         )
 
 
@@ -200,10 +234,7 @@ def _check_signature(
     *, parsed: siwe.SiweMessage, message: str, signature: str, domain: str, now: datetime
 ) -> None:
     wrong_signer = SiweError("signature", f"The signature was not made by {parsed.address}.")
-    if not _SIGNATURE.match(signature):
-        raise SiweError(
-            "signature_malformed", "The signature must be a 65-byte hex string (0x + 130 hex digits)."
-        )
+    signature = signature_normalize(signature)
     try:
         # No provider: EIP-1271 contract wallets are not accepted, only externally owned accounts.
         parsed.verify(signature, domain=domain, nonce=parsed.nonce, timestamp=now)
@@ -212,7 +243,9 @@ def _check_signature(
     except siwe.ExpiredMessage:
         raise SiweError("expired", "The sign-in message has expired. Please sign in again.") from None
     except siwe.NotYetValidMessage:
-        raise SiweError("not_yet_valid", "The sign-in message is not valid yet.") from None
+        raise SiweError(
+            "not_yet_valid", "The sign-in message is not valid yet: its Not Before is in the future."
+        ) from None
     except siwe.VerificationError:
         raise SiweError("malformed", "The sign-in message failed verification.") from None
     try:
@@ -241,9 +274,7 @@ def siwe_message_verify(
     if not isinstance(message, str) or not message or len(message) > MAX_MESSAGE_CHARS:
         raise SiweError("malformed", "Malformed sign-in message: it is empty or too long.")
     if not isinstance(signature, str):
-        raise SiweError(
-            "signature_malformed", "The signature must be a 65-byte hex string (0x + 130 hex digits)."
-        )
+        raise SiweError("signature_malformed", SIGNATURE_HELP)
     # The Nonce field follows the statement, so a statement that mimics "Nonce: ..." cannot win.
     found = _NONCE_LINE.findall(message)
     if not found:

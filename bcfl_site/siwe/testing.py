@@ -19,14 +19,18 @@ def siwe_message_build(challenge: Mapping[str, Any], *, address: str, **override
     """The EIP-4361 text for ``challenge`` (a nonce response), as wallet.js builds it.
 
     ``overrides`` replace challenge fields (domain, uri, chain_id, nonce, issued_at, expiration_time,
-    statement) or add ``not_before``; a value of None drops an optional line.
+    statement) or add the optional ``scheme``, ``not_before``, ``request_id`` and ``resources`` (a list
+    of URIs). A value of None (or "" for expiration_time / not_before) drops an optional line; a
+    statement of None drops the statement.
     """
     f = {"statement": STATEMENT, **challenge, **overrides}
-    lines = [
-        f"{f['domain']} wants you to sign in with your Ethereum account:",
-        address,
-        "",
-        f["statement"],
+    header = f"{f['domain']} wants you to sign in with your Ethereum account:"
+    if f.get("scheme"):
+        header = f"{f['scheme']}://{header}"
+    lines = [header, address, ""]
+    if f["statement"] is not None:
+        lines.append(f["statement"])
+    lines += [
         "",
         f"URI: {f['uri']}",
         "Version: 1",
@@ -38,6 +42,10 @@ def siwe_message_build(challenge: Mapping[str, Any], *, address: str, **override
         lines.append(f"Expiration Time: {f['expiration_time']}")
     if f.get("not_before"):
         lines.append(f"Not Before: {f['not_before']}")
+    if f.get("request_id") is not None:
+        lines.append(f"Request ID: {f['request_id']}")
+    if f.get("resources") is not None:
+        lines += ["Resources:", *(f"- {uri}" for uri in f["resources"])]
     return "\n".join(lines)
 
 

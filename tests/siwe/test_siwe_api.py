@@ -96,7 +96,7 @@ def test_browser_nonce_cannot_get_a_token(browser, api, wallet):
 def test_token_endpoint_validates_input(api):
     response = api.post(TOKEN_URL, {"message": "x"}, format="json")
     assert response.status_code == 400
-    assert "signature" in response.json()
+    assert "signature" in response.json()["fields"]  # the API's error shape: {error, code, fields}
 
 
 def test_endpoints_are_in_the_openapi_schema(api):
