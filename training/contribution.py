@@ -47,7 +47,18 @@ SCORERS: dict[str, Scorer] = {
     s.name: s
     for s in (
         Scorer(
-            Entry("accepted", "Accepted updates", "Every accepted update scores 1.", default=True),
+            Entry(
+                "shapley",
+                "Shapley value (validation loss)",
+                "Each update's Shapley value in its round: the average improvement of the validation loss it "
+                "brings to every coalition of the round's accepted updates (FedAvg of the coalition, no "
+                "retraining). Exact up to 10 updates a round, estimated above.",
+                default=True,
+            ),
+            "training.flower_app.valuation:shapley_scorer",
+        ),
+        Scorer(
+            Entry("accepted", "Accepted updates", "Every accepted update scores 1."),
             f"{__name__}:accepted_count",
         ),
     )

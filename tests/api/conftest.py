@@ -5,13 +5,18 @@ from __future__ import annotations
 import pytest
 from rest_framework.authtoken.models import Token
 
-from tests.tasks.conftest import (  # noqa: F401 - fixtures
-    TaskFactory,
-    UserFactory,
-    _private_media,
-    fake_deployment,
-    wallet,
-)
+from tests.tasks.factories import TaskFactory, UserFactory, fake_deployments, wallet
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+
+
+@pytest.fixture
+def fake_deployment(db, settings):
+    """Deployment rows so EIP-712 domains resolve without a chain."""
+    return fake_deployments(chain_id=settings.CHAIN_ID)
 
 
 @pytest.fixture
@@ -22,5 +27,5 @@ def api_user(db):
 
 
 @pytest.fixture
-def recruiting_task(db, fake_deployment):  # noqa: F811 - the fixture imported above
+def recruiting_task(db, fake_deployment):
     return TaskFactory()

@@ -78,7 +78,7 @@ def test_every_operation_is_covered():
 def test_documented_success_responses_for_real_objects(api_user, recruiting_task):
     """Fuzzed ids rarely exist: here every read operation answers 200 for a real task and participation,
     and a real join answers 201, each validated against its documented schema."""
-    from tests.tasks.conftest import signed_join, wallet
+    from tests.tasks.factories import signed_join, wallet
 
     user, token = api_user
     headers = {"Authorization": f"Token {token}"}

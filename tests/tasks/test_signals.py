@@ -16,12 +16,16 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def sent_jobs(monkeypatch):
-    """training.jobs sent by `.delay` (ids), instead of the broker."""
-    from training import jobs
+    """training.jobs sent by name (`training.services.common.enqueue`) and the ledger's sends, instead of
+    the broker."""
+    from celery import current_app
 
     sent = []
-    for name in ("node_register", "node_unregister_identity", "training_maybe_start"):
-        monkeypatch.setattr(getattr(jobs, name), "delay", lambda *args, _n=name: sent.append((_n, *args)))
+    monkeypatch.setattr(
+        current_app,
+        "send_task",
+        lambda name, args=(), countdown=None, **kw: sent.append((name.rsplit(".", 1)[-1], *args)),
+    )
     monkeypatch.setattr(
         "contracts.jobs.chain_tx_send.delay", lambda tx_id: sent.append(("chain_tx_send", tx_id))
     )

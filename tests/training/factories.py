@@ -17,7 +17,7 @@ from eth_account import Account
 from eth_utils import keccak
 from factory.django import DjangoModelFactory
 
-from tests.tasks.conftest import TaskFactory
+from tests.tasks.factories import TaskFactory
 from training.models import Contribution, FinalModel, NodeRegistration, Round, Run, Update
 from training.trail import ZERO_HASH, sha256_file
 

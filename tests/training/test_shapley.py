@@ -157,3 +157,35 @@ def test_estimator_against_exact_on_a_real_round():
     assert est.evaluations <= 100  # ≤ 10% of exact's 1,024
     assert np.abs(shares(est.values) - shares(exact_phi)).max() < 0.5  # percentage points
     assert exact_phi[9] < 0 and shares(exact_phi)[8] == pytest.approx(0, abs=0.5)  # attacker, free rider
+
+
+def test_default_scorer_is_shapley_and_values_the_round_on_the_validation_set():
+    """The registry's default scorer: an update that helps scores more than a copy of the global model, a
+    harmful one < 0 (a free rider may still earn credit for diluting it: detection signals, not the
+    valuation, catch free riders); without a validation set every accepted update scores 1."""
+    pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from training import contribution, datasets, zoo
+    from training.flower_app import task
+
+    ds = datasets.load_dataset("digits")
+    model = zoo.build_model("mlp", (64,), 10, seed=3)
+    g = [v.numpy().copy() for v in model.state_dict().values()]
+
+    def trained(y_map):
+        local = zoo.build_model("mlp", (64,), 10, seed=3)
+        task.train(local, ds.x_train[:300], y_map(ds.y_train[:300]), epochs=2, batch_size=32, lr=0.1, seed=0)
+        return [v.detach().numpy().copy() for v in local.state_dict().values()]
+
+    updates = {1: trained(lambda y: y), 2: [a.copy() for a in g], 3: trained(lambda y: 9 - y)}
+    accepted = [SimpleNamespace(node_id=i, num_examples=300) for i in updates]
+
+    def central_eval(arrays):
+        return {}
+
+    central_eval.model, central_eval.x, central_eval.y = model, ds.x_test[:200], ds.y_test[:200]
+    scorer = contribution.scorer("").load()
+    scores = scorer(1, accepted, [], g, updates, central_eval)
+    assert scores[1] > scores[2] and scores[1] > 0.05 and scores[3] < 0
+    assert scorer(1, accepted, [], g, updates, None) == {1: 1.0, 2: 1.0, 3: 1.0}

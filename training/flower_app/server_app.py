@@ -146,6 +146,8 @@ def central_evaluator(rc, spec) -> Callable[[Sequence[np.ndarray]], dict[str, fl
         loss, acc = task.evaluate(eval_model, x_test, y_test)
         return {"accuracy": acc, "loss": loss}
 
+    # What a scorer needs to value coalitions of updates on the same data (training.flower_app.valuation).
+    central_eval.model, central_eval.x, central_eval.y = spec.build(), x_test, y_test  # type: ignore[attr-defined]
     return central_eval
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from training import shapley
 from training.shapley import QuadraticSurrogate
 
 
@@ -104,3 +105,37 @@ class RoundGame:
 
 def _flat(arrays: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.asarray(a, dtype=np.float32).ravel() for a in arrays])
+
+
+SHAPLEY_BUDGET = 100  # utility evaluations per round above EXACT_MAX_PLAYERS (exact: 2**n)
+EXACT_MAX_PLAYERS = 10
+
+
+def shapley_scorer(
+    server_round, accepted, rejected, global_before, update_arrays, central_eval
+) -> dict[int, float]:
+    """Per-round Shapley values of the accepted updates (``training.contribution`` scorer signature).
+
+    Utility: minus the validation loss of the coalition's FedAvg (``central_eval.model/x/y``, the task's
+    committed validation set); exact up to ``EXACT_MAX_PLAYERS`` updates, else
+    :func:`training.shapley.estimate` with ``SHAPLEY_BUDGET`` evaluations, seeded by the round. Rejected
+    updates are not players (score 0). Without a validation set every accepted update scores 1.
+    """
+    if not accepted or central_eval is None or not hasattr(central_eval, "model"):
+        return {u.node_id: 1.0 for u in accepted}
+    game = RoundGame(
+        central_eval.model,
+        global_before,
+        [update_arrays[u.node_id] for u in accepted],
+        [max(int(u.num_examples), 0) for u in accepted],
+        central_eval.x,
+        central_eval.y,
+    )
+    surrogate = game.surrogate() if len(accepted) > EXACT_MAX_PLAYERS else None
+    if surrogate is None:
+        values, _ = shapley.exact(game.n, game.utility)
+    else:
+        values = shapley.estimate(
+            game.utility, surrogate, budget=SHAPLEY_BUDGET, seed=int(server_round)
+        ).values
+    return {u.node_id: float(v) for u, v in zip(accepted, values, strict=True)}

@@ -67,7 +67,9 @@ def training_finished(*, task: Task) -> None:
     if task.status != Task.Status.TRAINING:
         return
     with transaction.atomic():
-        task_transition(task=task, to=Task.Status.FINALIZING, note=f"{task.rounds} rounds committed on chain.")
+        task_transition(
+            task=task, to=Task.Status.FINALIZING, note=f"{task.rounds} rounds committed on chain."
+        )
         Finalization.objects.get_or_create(task=task)
         common.enqueue("task_finalize", task.pk)
 
