@@ -1,10 +1,29 @@
+"""Admin for the ledger. Every ledger row is written by a service or job, so the admin only shows them."""
+
 from django.contrib import admin, messages
 
 from contracts.models import ChainEvent, ChainTx, Deployment, EventCursor, SignerLock
 
 
+class ServiceWrittenAdmin(admin.ModelAdmin):
+    """View-only admin for rows that only services and jobs may write (ledger, chain events, rounds...).
+
+    No add, change or delete form: a row typed in by hand would disagree with the chain or break an
+    idempotency key. Admin actions (which call services) stay available to anyone who may view the rows.
+    """
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Deployment)
-class DeploymentAdmin(admin.ModelAdmin):
+class DeploymentAdmin(ServiceWrittenAdmin):
     list_display = ["name", "chain_id", "address", "block_number", "deployed_at"]
     list_filter = ["chain_id", "name"]
     search_fields = ["name", "address", "tx_hash"]
@@ -12,7 +31,7 @@ class DeploymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChainTx)
-class ChainTxAdmin(admin.ModelAdmin):
+class ChainTxAdmin(ServiceWrittenAdmin):
     list_display = ["id", "status", "contract_name", "function", "idempotency_key", "nonce", "gas_used",
                     "tx_hash", "task_ref", "created_at"]  # fmt: skip
     list_filter = ["status", "chain_id", "contract_name", "function"]
@@ -35,12 +54,12 @@ class ChainTxAdmin(admin.ModelAdmin):
 
 
 @admin.register(EventCursor)
-class EventCursorAdmin(admin.ModelAdmin):
+class EventCursorAdmin(ServiceWrittenAdmin):
     list_display = ["chain_id", "last_block", "updated_at"]
 
 
 @admin.register(ChainEvent)
-class ChainEventAdmin(admin.ModelAdmin):
+class ChainEventAdmin(ServiceWrittenAdmin):
     list_display = ["block_number", "log_index", "contract_name", "event", "tx_hash"]
     list_filter = ["chain_id", "contract_name", "event"]
     search_fields = ["tx_hash", "address", "event"]
@@ -48,5 +67,5 @@ class ChainEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(SignerLock)
-class SignerLockAdmin(admin.ModelAdmin):
+class SignerLockAdmin(ServiceWrittenAdmin):
     list_display = ["address", "chain_id", "updated_at"]

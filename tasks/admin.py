@@ -1,4 +1,8 @@
-"""Admin: every task-domain model, with status/ban/identity actions that go through the services."""
+"""Admin: every task-domain model, with status/ban/identity actions that go through the services.
+
+Tasks, participations and identities are written only by `tasks.services` (from signed wallet actions), so
+their admins are view-only; the actions (mark failed, ban, lift) call the services.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from django.db.models import Count
 from django.shortcuts import render
 from django.utils import timezone
 
+from contracts.admin import ServiceWrittenAdmin
 from tasks import services
 from tasks.models import Ban, Identity, IdentityWallet, Participation, Task, TrustedIssuer
 
@@ -22,9 +27,12 @@ class ParticipationInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(ServiceWrittenAdmin):
     list_display = ["id", "title", "creator", "status", "model_kind", "aggregation_rule", "reward_eth",
                     "participant_count", "rounds", "chain_task_id", "created_at"]  # fmt: skip
     list_filter = ["status", "model_kind", "aggregation_rule", "requires_credential"]
@@ -40,9 +48,6 @@ class TaskAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "validation_file_name"]
-
-    def has_add_permission(self, request):
-        return False  # tasks are created by their creator's wallet through the task form
 
     @admin.display(description="validation set (private storage)")
     def validation_file_name(self, obj):
@@ -74,7 +79,7 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(Participation)
-class ParticipationAdmin(admin.ModelAdmin):
+class ParticipationAdmin(ServiceWrittenAdmin):
     list_display = ["id", "task", "wallet", "identity", "status", "joined_at"]
     list_filter = ["status"]
     search_fields = ["wallet", "identity__did", "task__title"]
@@ -89,9 +94,12 @@ class IdentityWalletInline(admin.TabularInline):
     readonly_fields = ["address", "linked_at"]
     can_delete = False
 
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(Identity)
-class IdentityAdmin(admin.ModelAdmin):
+class IdentityAdmin(ServiceWrittenAdmin):
     list_display = [
         "id",
         "did",
@@ -134,7 +142,7 @@ class IdentityAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdentityWallet)
-class IdentityWalletAdmin(admin.ModelAdmin):
+class IdentityWalletAdmin(ServiceWrittenAdmin):
     list_display = ["address", "identity", "linked_at"]
     search_fields = ["address", "identity__did"]
     list_select_related = ["identity"]
@@ -155,7 +163,10 @@ class TrustedIssuerAdmin(admin.ModelAdmin):
 
 @admin.register(Ban)
 class BanAdmin(admin.ModelAdmin):
-    """New bans are created through `ban_create` (which also sends them on chain); lifting via the action."""
+    """New bans are created through `ban_create` (which also sends them on chain); lifting via the action.
+
+    A ban once sent is a chain record: it cannot be changed or deleted here, only lifted.
+    """
 
     list_display = ["id", "identity", "task", "reason", "expires_at", "is_active_now", "lifted_at", "ban_tx_status",
                     "created_at"]  # fmt: skip
@@ -179,6 +190,12 @@ class BanAdmin(admin.ModelAdmin):
         if obj is not None:  # the chain record is immutable: change nothing that was sent
             return [*base, "identity", "task", "reason", "evidence", "expires_at"]
         return base
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
     @admin.display(boolean=True, description="active")
     def is_active_now(self, obj):

@@ -1,10 +1,13 @@
+"""Admin for training records: all written by `training.services` (from the ServerApp's round file), view-only."""
+
 from django.contrib import admin
 
+from contracts.admin import ServiceWrittenAdmin
 from training.models import Contribution, FinalModel, NodeRegistration, Round, Run, Update
 
 
 @admin.register(NodeRegistration)
-class NodeRegistrationAdmin(admin.ModelAdmin):
+class NodeRegistrationAdmin(ServiceWrittenAdmin):
     list_display = ["node_id", "wallet", "status", "registered_at", "unregistered_at"]
     list_filter = ["status"]
     search_fields = ["wallet", "public_key_hash", "node_id"]
@@ -13,7 +16,7 @@ class NodeRegistrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(ServiceWrittenAdmin):
     list_display = ["task", "attempt", "flower_run_id", "status", "flower_status", "resume_from_round",
                     "started_at", "finished_at"]  # fmt: skip
     list_filter = ["status"]
@@ -28,9 +31,15 @@ class UpdateInline(admin.TabularInline):
     fields = ["leaf_index", "node_id", "wallet", "accepted", "reason", "score_uint", "update_sha256", "norm"]
     readonly_fields = fields
 
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(Round)
-class RoundAdmin(admin.ModelAdmin):
+class RoundAdmin(ServiceWrittenAdmin):
     list_display = ["task", "number", "accuracy", "loss", "accepted_count", "rejected_count", "updates_root",
                     "commit_tx"]  # fmt: skip
     list_select_related = ["task", "commit_tx"]
@@ -40,35 +49,22 @@ class RoundAdmin(admin.ModelAdmin):
 
 
 @admin.register(Update)
-class UpdateAdmin(admin.ModelAdmin):
+class UpdateAdmin(ServiceWrittenAdmin):
     list_display = ["round", "node_id", "wallet", "accepted", "reason", "score_uint"]
     list_filter = ["accepted"]
     search_fields = ["wallet", "update_sha256"]
     raw_id_fields = ["round", "participation"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Written only by the finalize chain (training.services.finalize): viewable, never edited here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(FinalModel)
-class FinalModelAdmin(ReadOnlyAdmin):
+class FinalModelAdmin(ServiceWrittenAdmin):  # written only by the finalize chain
     list_display = ["task", "source_round", "sha256", "weights_sha256", "created_at"]
     list_select_related = ["task", "source_round"]
     search_fields = ["task__title", "sha256", "weights_sha256"]
 
 
 @admin.register(Contribution)
-class ContributionAdmin(ReadOnlyAdmin):
+class ContributionAdmin(ServiceWrittenAdmin):  # written only by the finalize chain
     list_display = ["task", "wallet", "cumulative", "accepted_rounds", "created_at"]
     list_select_related = ["task"]
     search_fields = ["task__title", "wallet"]
