@@ -7,6 +7,7 @@ from bcfl_site import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("accounts/siwe/", include("bcfl_site.siwe.urls")),
     path("accounts/", include("allauth.urls")),

@@ -1,6 +1,10 @@
-from django.http import JsonResponse
+from functools import cache
+from pathlib import Path
+
+from django.contrib.staticfiles import finders
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET
 
 from bcfl_site import selectors
@@ -33,3 +37,19 @@ def healthz(request):
     ok = all(checks[name]["ok"] for name in ("database", "broker", "chain"))
     body = {"status": "ok" if ok else "degraded", "checks": checks}
     return JsonResponse(body, status=200 if ok else 503, json_dumps_params={"default": str})
+
+
+@cache
+def _favicon_bytes() -> bytes | None:
+    path = finders.find("favicon.ico")
+    return Path(path).read_bytes() if path else None
+
+
+@cache_control(max_age=86400, public=True)
+@require_GET
+def favicon(request):
+    """/favicon.ico, which browsers ask for on pages that link no icon (admin, API docs, JSON)."""
+    data = _favicon_bytes()
+    if data is None:
+        raise Http404("No favicon in the static files.")
+    return HttpResponse(data, content_type="image/x-icon")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from contracts.chain import ChainError
 from tasks import selectors, services
+from tasks.decorators import login_required_to
 from tasks.forms import CredentialForm, TaskCreateForm, TaskFilterForm, TxHashForm
 from tasks.models import Task
 from tasks.page_sections import task_detail_sections
@@ -80,7 +80,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "tasks/detail.html", context)
 
 
-@login_required
+@login_required_to("create a task")
 @require_http_methods(["GET", "POST"])
 def task_create(request: HttpRequest) -> HttpResponse:
     form = TaskCreateForm(request.POST or None, request.FILES or None)
@@ -102,7 +102,7 @@ def _creator_task(request: HttpRequest, pk: int) -> Task:
     return task
 
 
-@login_required
+@login_required_to("register your task on chain")
 @require_GET
 def task_register(request: HttpRequest, pk: int) -> HttpResponse:
     task = _creator_task(request, pk)
@@ -124,7 +124,7 @@ def _json_error(message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"ok": False, "message": message}, status=status)
 
 
-@login_required
+@login_required_to("register your task on chain")
 @require_POST
 def task_register_start(request: HttpRequest, pk: int) -> JsonResponse:
     task = _creator_task(request, pk)
@@ -135,7 +135,7 @@ def task_register_start(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"ok": True, "status": task.status})
 
 
-@login_required
+@login_required_to("register your task on chain")
 @require_POST
 def task_register_abandon(request: HttpRequest, pk: int) -> JsonResponse:
     task = _creator_task(request, pk)
@@ -162,7 +162,7 @@ def _confirm_wallet_tx(request: HttpRequest, pk: int, confirm, success) -> JsonR
                          "redirect": reverse("tasks:detail", args=[task.pk])})  # fmt: skip
 
 
-@login_required
+@login_required_to("register your task on chain")
 @require_POST
 def task_register_confirm(request: HttpRequest, pk: int) -> JsonResponse:
     return _confirm_wallet_tx(
@@ -171,7 +171,7 @@ def task_register_confirm(request: HttpRequest, pk: int) -> JsonResponse:
     )  # fmt: skip
 
 
-@login_required
+@login_required_to("delete your draft task")
 @require_POST
 def task_delete(request: HttpRequest, pk: int) -> HttpResponse:
     task = _creator_task(request, pk)
@@ -184,7 +184,7 @@ def task_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("tasks:list")
 
 
-@login_required
+@login_required_to("cancel your task and get the reward pool back")
 @require_GET
 def task_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     task = _creator_task(request, pk)
@@ -201,7 +201,7 @@ def task_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     })  # fmt: skip
 
 
-@login_required
+@login_required_to("cancel your task and get the reward pool back")
 @require_POST
 def task_cancel_confirm(request: HttpRequest, pk: int) -> JsonResponse:
     return _confirm_wallet_tx(
@@ -210,7 +210,7 @@ def task_cancel_confirm(request: HttpRequest, pk: int) -> JsonResponse:
     )  # fmt: skip
 
 
-@login_required
+@login_required_to("see your identity, bans and participations")
 @require_http_methods(["GET", "POST"])
 def identity_mine(request: HttpRequest) -> HttpResponse:
     """The signed-in wallet's identity, its other wallets, bans (why and until when), and credential linking."""

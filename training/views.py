@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -12,6 +11,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from tasks import selectors as task_selectors
+from tasks.decorators import login_required_to
 from tasks.models import Task
 from tasks.page_sections import TaskPageSection
 from training import selectors
@@ -35,7 +35,7 @@ TRAINING_SECTION = TaskPageSection(
 )
 
 
-@login_required
+@login_required_to("start training of your task")
 @require_POST
 def task_training_start(request: HttpRequest, pk: int) -> HttpResponse:
     """The creator starts training before the task filled up (needs min participants with registered nodes)."""
