@@ -21,6 +21,25 @@ from bcfl_core import dataspec
 from training import datasets
 
 
+def default_title(*, dataset: str, model: str, rounds: int, aggregation: str) -> str:
+    """A title no other task has, e.g. "Digits demo #3: mlp, 5 rounds, FedAvg" (numbered per dataset)."""
+    from tasks import catalog
+    from tasks.models import Task
+
+    rule = (
+        catalog.aggregation_rules.get(aggregation).label
+        if aggregation in catalog.aggregation_rules
+        else aggregation
+    )
+    prefix = f"{dataset.capitalize()} demo #"
+    number = Task.objects.filter(title__startswith=prefix).count() + 1
+    while True:
+        title = f"{prefix}{number}: {model}, {rounds} rounds, {rule}"
+        if not Task.objects.filter(title=title).exists():
+            return title
+        number += 1
+
+
 class Command(BaseCommand):
     help = "Create a task on a bundled dataset and register it on chain with a creator key (demo/dev)."
 
@@ -30,7 +49,9 @@ class Command(BaseCommand):
                          help="index 1-9 of anvil's dev accounts (chain id 31337 only; #0 is the platform signer)")  # fmt: skip
         who.add_argument("--key-file", default=None, help="the creator's key file (hex or keystore JSON)")
         parser.add_argument("--dataset", default="digits", choices=datasets.BUNDLED_DATASETS)
-        parser.add_argument("--title", default=None)
+        parser.add_argument(
+            "--title", default=None, help='default: "<Dataset> demo #<n>: <model>, <rounds>, <rule>"'
+        )
         parser.add_argument("--rounds", type=int, default=3)
         parser.add_argument("--min-participants", type=int, default=4)
         parser.add_argument("--max-participants", type=int, default=None, help="default: the minimum")
@@ -76,7 +97,8 @@ class Command(BaseCommand):
         creator = user_get_or_create_for_address(address=address)
         try:
             task = task_create(
-                creator=creator, title=o["title"] or f"{o['dataset']} demo ({o['rounds']} rounds)",
+                creator=creator, title=o["title"] or default_title(dataset=o["dataset"], model=o["model"],
+                                                                 rounds=o["rounds"], aggregation=o["aggregation"]),
                 model_kind=o["model"], learning_rate=o["lr"], local_epochs=o["local_epochs"],
                 batch_size=o["batch_size"], feature_shape=[int(d) for d in ds.x_test.shape[1:]],
                 label_set=sorted(int(v) for v in np.unique(ds.y_test)),
