@@ -39,6 +39,8 @@ def worker_env(*, broker_url: str, chain_url: str, **extra: str) -> dict[str, st
         "CHAIN_ID": "31337",
         "CHAIN_SIGNER_KEY": "",
         "CHAIN_KEYSTORE_FILE": "",
+        # names its PostgreSQL connections, so a connection left open is traced to a subprocess (tests/conftest.py)
+        "PGAPPNAME": "bcfl-test-subprocess",
         **extra,
     }
 
