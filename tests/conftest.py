@@ -34,11 +34,12 @@ def _discard_enqueued_jobs():
         redis.Redis.from_url(url, socket_connect_timeout=0.5).flushdb()
 
 
-# --- database connections opened outside the test's own thread --------------------------------------------
-# A thread or subprocess (Celery worker, manage.py command, live_server request) that still holds a connection
-# to the test database when the session ends stops pytest-django from dropping it: PostgreSQL then keeps
-# `test_<name>` after the run. Each test that used the database must leave no connection but this process's
-# own behind; a leak fails the test that made it (not whichever test happened to run last).
+# --- database connections left open --------------------------------------------------------------------------
+# A connection to the test database still open when the session ends stops pytest-django from dropping it:
+# PostgreSQL then keeps `test_<name>` after the run, and the teardown error names whichever test ran last. Such
+# connections come from threads, subprocesses (Celery workers, manage.py commands) and event-loop contexts (a
+# test body run while playwright's loop runs, see tests/e2e/browser.py). Each database test must leave no
+# connection but this process's current one; a leak fails the test that made it, naming who opened it.
 
 STRAY_CONNECTION_GRACE_S = 10.0  # a killed client's backend exits a moment after the kernel closes its socket
 
@@ -80,6 +81,50 @@ def stray_db_connections(grace_s: float = STRAY_CONNECTION_GRACE_S) -> list[dict
     return others
 
 
+_CONNECTION_ORIGINS: dict[int, str] = {}  # backend pid -> thread and code that opened it (this process)
+
+
+def _record_connection_origin(sender, connection, **kwargs) -> None:
+    """Remember who opened each PostgreSQL connection of this process, to name the culprit of a leak."""
+    import threading
+    import traceback
+
+    if connection.vendor != "postgresql":
+        return
+    ours = [f for f in traceback.extract_stack()[:-1] if "/site-packages/" not in f.filename]
+    where = " <- ".join(f"{f.name} ({f.filename.rsplit('/', 1)[-1]}:{f.lineno})" for f in reversed(ours[-4:]))
+    _CONNECTION_ORIGINS[connection.connection.info.backend_pid] = (
+        f"{threading.current_thread().name}: {where}"
+    )
+
+
+def _described(stray: list[dict]) -> list[dict]:
+    return [{**o, "opened_by": _CONNECTION_ORIGINS.get(o["pid"], "another process")} for o in stray]
+
+
+def pytest_configure(config):
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_record_connection_origin, dispatch_uid="tests.record_connection_origin")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, with a last sweep before it is dropped: a connection still open then
+    (from a test without a database fixture, which `_no_stray_db_connections` does not check) is reported and
+    terminated, so the DROP DATABASE succeeds instead of leaving `test_<name>` behind."""
+    yield
+    with django_db_blocker.unblock():
+        stray = stray_db_connections()
+    if stray:
+        import warnings
+
+        warnings.warn(
+            f"connections to the test database left open at the end of the session: {_described(stray)}",
+            stacklevel=1,
+        )
+
+
 @pytest.fixture(autouse=True)
 def _no_stray_db_connections(request):
     """Fail a database test that leaves a connection to the test database open (see `stray_db_connections`)."""
@@ -93,6 +138,6 @@ def _no_stray_db_connections(request):
         pytest.fail(
             f"{len(stray)} connection(s) to the test database were still open after the test (terminated now); "
             "close them in the thread or subprocess that opened them (connections.close_all(), stop the "
-            f"process): {stray}",
+            f"process): {_described(stray)}",
             pytrace=False,
         )

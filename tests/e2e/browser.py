@@ -117,4 +117,20 @@ def chromium_page(monkeypatch):
             page.set_default_timeout(20_000)
             yield page
         finally:
+            _close_db_connections_of_this_context()
             browser.close()
+
+
+def _close_db_connections_of_this_context() -> None:
+    """Close the database connections the test opened while playwright's event loop ran in this thread.
+
+    Django keeps a thread's connections in asgiref's `Local`, which switches to per-context storage while an
+    event loop is running in the thread (playwright's sync API runs one). Once playwright stops, the test's
+    connection is out of reach: nothing closes it and PostgreSQL cannot drop the test database at the end of
+    the run. Connections inside a test transaction (the `db` fixture) are left to its rollback.
+    """
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()

@@ -55,3 +55,33 @@ def test_a_thread_that_closes_its_connection_leaves_nothing():
     thread.start()
     thread.join(30)
     assert stray_db_connections(grace_s=5) == []
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite test databases are files: nothing to drop"
+)
+def test_connections_opened_while_an_event_loop_runs_in_the_thread_are_closed_by_the_browser_fixture(
+    monkeypatch,
+):
+    """What playwright's sync API does to a browser test: its event loop counts as running in the test's thread,
+    so Django stores the test's connection per context, out of reach once the loop stops."""
+    import asyncio
+
+    from django.contrib.auth import get_user_model
+
+    from tests.e2e.browser import _close_db_connections_of_this_context
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    loop = asyncio.new_event_loop()
+    asyncio._set_running_loop(loop)
+    try:
+        # given: the test body queries the database while the loop "runs"
+        get_user_model().objects.count()
+        assert connections["default"].connection is not None
+        # when: the browser fixture tears down (before the loop stops)
+        _close_db_connections_of_this_context()
+    finally:
+        asyncio._set_running_loop(None)
+        loop.close()
+    # then: nothing is left open
+    assert stray_db_connections(grace_s=5) == []
