@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.browser import BROWSER_MARKS
-from tests.training_platform.conftest import TaskFactory
+from tests.tasks.factories import TaskFactory
 from training.models import Round, Run
 
 pytestmark = BROWSER_MARKS

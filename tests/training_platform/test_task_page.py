@@ -8,7 +8,8 @@ import pytest
 from django.urls import reverse
 
 from tasks.models import Task
-from tests.training_platform.conftest import TaskFactory, account, participate
+from tests.tasks.factories import TaskFactory
+from tests.training_platform.conftest import account, participate
 from training.models import Round, Run, Update
 
 pytestmark = pytest.mark.django_db
