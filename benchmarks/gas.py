@@ -111,9 +111,23 @@ def measure(env: Env, url: str) -> tuple[dict, dict]:
 
 def table(fixed: dict[str, int], per_n: dict[str, dict[str, int]]) -> str:
     order = [
-        "createTask", "commitRound", "finalize", "cancel", "ban", "lift", "mint NFT", "mintShares", "depositRevenue",
-        "claim", "pushPayouts", "listNFT", "buyNFT", "setLicencePrice", "buyLicence", "withdraw",
-    ]  # fmt: skip
+        "createTask",
+        "commitRound",
+        "finalize",
+        "cancel",
+        "ban",
+        "lift",
+        "mint NFT",
+        "mintShares",
+        "depositRevenue",
+        "claim",
+        "pushPayouts",
+        "listNFT",
+        "buyNFT",
+        "setLicencePrice",
+        "buyLicence",
+        "withdraw",
+    ]
     head = "| function | " + " | ".join(f"N={n}" for n in NS) + " |"
     lines = [head, "|---|" + "---:|" * len(NS)]
     for name in order:

@@ -32,12 +32,35 @@ class DeploymentAdmin(ServiceWrittenAdmin):
 
 @admin.register(ChainTx)
 class ChainTxAdmin(ServiceWrittenAdmin):
-    list_display = ["id", "status", "contract_name", "function", "idempotency_key", "nonce", "gas_used",
-                    "tx_hash", "task_ref", "created_at"]  # fmt: skip
+    list_display = [
+        "id",
+        "status",
+        "contract_name",
+        "function",
+        "idempotency_key",
+        "nonce",
+        "gas_used",
+        "tx_hash",
+        "task_ref",
+        "created_at",
+    ]
     list_filter = ["status", "chain_id", "contract_name", "function"]
     search_fields = ["idempotency_key", "tx_hash", "task_ref", "sender", "error_name"]
-    readonly_fields = ["raw_tx", "tx_hash", "nonce", "sender", "block_number", "gas_used", "effective_gas_price",
-                       "error", "error_name", "attempts", "created_at", "updated_at", "confirmed_at"]  # fmt: skip
+    readonly_fields = [
+        "raw_tx",
+        "tx_hash",
+        "nonce",
+        "sender",
+        "block_number",
+        "gas_used",
+        "effective_gas_price",
+        "error",
+        "error_name",
+        "attempts",
+        "created_at",
+        "updated_at",
+        "confirmed_at",
+    ]
     actions = ["retry_or_reconcile"]
     date_hierarchy = "created_at"
 

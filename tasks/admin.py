@@ -33,15 +33,38 @@ class ParticipationInline(admin.TabularInline):
 
 @admin.register(Task)
 class TaskAdmin(ServiceWrittenAdmin):
-    list_display = ["id", "title", "creator", "status", "model_kind", "aggregation_rule", "reward_eth",
-                    "participant_count", "rounds", "chain_task_id", "created_at"]  # fmt: skip
+    list_display = [
+        "id",
+        "title",
+        "creator",
+        "status",
+        "model_kind",
+        "aggregation_rule",
+        "reward_eth",
+        "participant_count",
+        "rounds",
+        "chain_task_id",
+        "created_at",
+    ]
     list_filter = ["status", "model_kind", "aggregation_rule", "requires_credential"]
     search_fields = ["title", "creator__username", "spec_hash", "create_tx_hash"]
     list_select_related = ["creator"]
     date_hierarchy = "created_at"
-    readonly_fields = ["status", "status_note", "spec_hash", "spec_salt", "validation_sha256", "chain_id",
-                       "chain_task_id", "create_tx_hash", "create_fee_wei", "cancel_tx_hash", "registered_at",
-                       "created_at", "updated_at"]  # fmt: skip
+    readonly_fields = [
+        "status",
+        "status_note",
+        "spec_hash",
+        "spec_salt",
+        "validation_sha256",
+        "chain_id",
+        "chain_task_id",
+        "create_tx_hash",
+        "create_fee_wei",
+        "cancel_tx_hash",
+        "registered_at",
+        "created_at",
+        "updated_at",
+    ]
     exclude = ["validation_file"]  # private: no URL to link to; shown by name only
     inlines = [ParticipationInline]
     actions = ["mark_failed"]
@@ -84,8 +107,18 @@ class ParticipationAdmin(ServiceWrittenAdmin):
     list_filter = ["status"]
     search_fields = ["wallet", "identity__did", "task__title"]
     list_select_related = ["task", "identity"]
-    readonly_fields = ["task", "user", "wallet", "identity", "node_public_key", "node_public_key_hash",
-                       "data_summary", "data_summary_hash", "join_signature", "joined_at"]  # fmt: skip
+    readonly_fields = [
+        "task",
+        "user",
+        "wallet",
+        "identity",
+        "node_public_key",
+        "node_public_key_hash",
+        "data_summary",
+        "data_summary_hash",
+        "join_signature",
+        "joined_at",
+    ]
 
 
 class IdentityWalletInline(admin.TabularInline):
@@ -113,8 +146,16 @@ class IdentityAdmin(ServiceWrittenAdmin):
     list_filter = ["kind", "issuer"]
     search_fields = ["did", "nullifier", "wallets__address"]
     list_select_related = ["issuer", "merged_into"]
-    readonly_fields = ["did", "kind", "nullifier", "issuer", "credential", "credential_expires_at", "merged_into",
-                       "created_at"]  # fmt: skip
+    readonly_fields = [
+        "did",
+        "kind",
+        "nullifier",
+        "issuer",
+        "credential",
+        "credential_expires_at",
+        "merged_into",
+        "created_at",
+    ]
     inlines = [IdentityWalletInline]
     actions = ["ban_30_days", "ban_permanently"]
 
@@ -127,9 +168,14 @@ class IdentityAdmin(ServiceWrittenAdmin):
 
     def _ban(self, request, queryset, expires_at):
         for identity in queryset:
-            services.ban_create(identity=identity, task=None, reason=f"Banned by admin {request.user.username}",
-                                evidence={"admin": request.user.username, "source": "admin action"},
-                                expires_at=expires_at, by=request.user)  # fmt: skip
+            services.ban_create(
+                identity=identity,
+                task=None,
+                reason=f"Banned by admin {request.user.username}",
+                evidence={"admin": request.user.username, "source": "admin action"},
+                expires_at=expires_at,
+                by=request.user,
+            )
         self.message_user(request, f"{queryset.count()} identity(ies) banned; the bans are sent on chain.")
 
     @admin.action(description="Ban for 30 days (edit the ban afterwards to add evidence)")
@@ -168,8 +214,17 @@ class BanAdmin(admin.ModelAdmin):
     A ban once sent is a chain record: it cannot be changed or deleted here, only lifted.
     """
 
-    list_display = ["id", "identity", "task", "reason", "expires_at", "is_active_now", "lifted_at", "ban_tx_status",
-                    "created_at"]  # fmt: skip
+    list_display = [
+        "id",
+        "identity",
+        "task",
+        "reason",
+        "expires_at",
+        "is_active_now",
+        "lifted_at",
+        "ban_tx_status",
+        "created_at",
+    ]
     list_filter = ["lifted_at", "expires_at"]
     search_fields = ["identity__did", "identity__wallets__address", "reason"]
     list_select_related = ["identity", "task", "ban_tx"]
@@ -208,8 +263,14 @@ class BanAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        ban = services.ban_create(identity=obj.identity, task=obj.task, reason=obj.reason, evidence=obj.evidence,
-                                  expires_at=obj.expires_at, by=request.user)  # fmt: skip
+        ban = services.ban_create(
+            identity=obj.identity,
+            task=obj.task,
+            reason=obj.reason,
+            evidence=obj.evidence,
+            expires_at=obj.expires_at,
+            by=request.user,
+        )
         obj.pk = ban.pk
 
     @admin.action(description="Lift the selected bans (also on chain)…")
@@ -225,12 +286,16 @@ class BanAdmin(admin.ModelAdmin):
                     services.ban_lift(ban=ban, reason=reason, by=request.user)
                 self.message_user(request, f"{len(active)} ban(s) lifted; the lift is being sent on chain.")
                 return None
-        return render(request, "admin/tasks/ban/lift.html", {
-            **self.admin_site.each_context(request),
-            "title": "Lift bans",
-            "bans": active,
-            "queryset": queryset,
-            "reason": reason,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "opts": self.model._meta,
-        })  # fmt: skip
+        return render(
+            request,
+            "admin/tasks/ban/lift.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Lift bans",
+                "bans": active,
+                "queryset": queryset,
+                "reason": reason,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )

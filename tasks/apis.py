@@ -25,8 +25,17 @@ from tasks.serializers import (
 )
 
 # Besides the service's refusal codes, a join can fail like any request: the reason is then the error code.
-_GENERIC_REASONS = ("not_authenticated", "authentication_failed", "parse_error", "permission_denied", "not_found",
-                    "not_acceptable", "unsupported_media_type", "method_not_allowed", "throttled")  # fmt: skip
+_GENERIC_REASONS = (
+    "not_authenticated",
+    "authentication_failed",
+    "parse_error",
+    "permission_denied",
+    "not_found",
+    "not_acceptable",
+    "unsupported_media_type",
+    "method_not_allowed",
+    "throttled",
+)
 _REFUSAL = inline_serializer(
     "JoinRefusal",
     {
@@ -48,8 +57,17 @@ _REFUSAL = inline_serializer(
         ),
     },
 )
-_REFUSAL_STATUS = {"not_recruiting": 409, "full": 409, "already_joined": 409, "banned": 403, "wrong_wallet": 403,
-                   "credential_required": 403, "bad_signature": 400, "spec_mismatch": 400, "not_on_chain": 409}  # fmt: skip
+_REFUSAL_STATUS = {
+    "not_recruiting": 409,
+    "full": 409,
+    "already_joined": 409,
+    "banned": 403,
+    "wrong_wallet": 403,
+    "credential_required": 403,
+    "bad_signature": 400,
+    "spec_mismatch": 400,
+    "not_on_chain": 409,
+}
 
 
 class TaskListApi(ListAPIView):
@@ -77,8 +95,10 @@ class TaskListApi(ListAPIView):
 class TaskDetailApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(summary="One task, with its committed spec and the EIP-712 domain for Join",
-                   responses=TaskDetailOutputSerializer)  # fmt: skip
+    @extend_schema(
+        summary="One task, with its committed spec and the EIP-712 domain for Join",
+        responses=TaskDetailOutputSerializer,
+    )
     def get(self, request, pk: int):
         try:
             task = selectors.task_get(pk=pk)
@@ -114,16 +134,22 @@ class TaskJoinApi(APIView):
         request=TaskJoinInputSerializer,
         responses={
             201: ParticipationOutputSerializer,
-            400: OpenApiResponse(_REFUSAL, description="bad_signature, spec_mismatch (also for field errors: "
-                                 "`code: invalid` with `fields`) or parse_error"),
+            400: OpenApiResponse(
+                _REFUSAL,
+                description="bad_signature, spec_mismatch (also for field errors: "
+                "`code: invalid` with `fields`) or parse_error",
+            ),
             401: OpenApiResponse(_REFUSAL, description="not_authenticated or authentication_failed"),
-            403: OpenApiResponse(_REFUSAL, description="banned, wrong_wallet, credential_required, or a "
-                                 "missing CSRF token (permission_denied)"),
+            403: OpenApiResponse(
+                _REFUSAL,
+                description="banned, wrong_wallet, credential_required, or a "
+                "missing CSRF token (permission_denied)",
+            ),
             406: OpenApiResponse(_REFUSAL, description="not_acceptable"),
             409: OpenApiResponse(_REFUSAL, description="not_recruiting, full, already_joined, not_on_chain"),
             415: OpenApiResponse(_REFUSAL, description="unsupported_media_type: send JSON"),
         },
-    )  # fmt: skip
+    )
     def post(self, request, pk: int):
         try:
             task = Task.objects.get(pk=pk)
@@ -141,8 +167,11 @@ class TaskJoinApi(APIView):
                 "detail": refusal.message,
             }
             if refusal.ban is not None:
-                body["ban"] = {"reason": refusal.ban.reason, "expires_at": refusal.ban.expires_at,
-                               "task": refusal.ban.task_id}  # fmt: skip
+                body["ban"] = {
+                    "reason": refusal.ban.reason,
+                    "expires_at": refusal.ban.expires_at,
+                    "task": refusal.ban.task_id,
+                }
             return Response(body, status=_REFUSAL_STATUS[refusal.code])
         return Response(ParticipationOutputSerializer(participation).data, status=status.HTTP_201_CREATED)
 
@@ -193,9 +222,16 @@ class IdentityCredentialApi(APIView):
             r"^0x[0-9a-fA-F]{130}$", help_text="The issuer's EIP-712 signature."
         )
 
-    @extend_schema(summary="Link a trusted issuer's uniqueness credential to my wallet", request=CredentialInputSerializer,
-                   responses={200: IdentityOutputSerializer, 400: OpenApiResponse(
-                       description="Invalid input (`code: invalid`) or a refused credential (`code: credential_refused`)")})  # fmt: skip
+    @extend_schema(
+        summary="Link a trusted issuer's uniqueness credential to my wallet",
+        request=CredentialInputSerializer,
+        responses={
+            200: IdentityOutputSerializer,
+            400: OpenApiResponse(
+                description="Invalid input (`code: invalid`) or a refused credential (`code: credential_refused`)"
+            ),
+        },
+    )
     def post(self, request):
         data = self.CredentialInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

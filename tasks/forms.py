@@ -126,8 +126,10 @@ class TaskCreateForm(forms.Form):
         initial=Decimal("10"),
         help_text="0 to 100, up to 2 decimals.",
     )
-    licence_terms = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}),
-                                    error_messages={"required": "State the licence terms for the trained model."})  # fmt: skip
+    licence_terms = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "State the licence terms for the trained model."},
+    )
     requires_credential = forms.BooleanField(
         required=False, label="Only participants with a uniqueness credential (one person, one identity)"
     )
@@ -213,11 +215,15 @@ class TaskCreateForm(forms.Form):
         summary = getattr(self, "_validation_summary", None)
         try:
             task_create_validate(
-                aggregation_rule=data.get("aggregation_rule"), min_participants=data.get("min_participants"),
-                max_participants=data.get("max_participants"), reward_wei=data.get("reward_eth"),
-                creator_share_bps=data.get("creator_share_percent"), feature_shape=data.get("feature_shape"),
-                label_set=data.get("label_set"), validation_summary=summary,
-            )  # fmt: skip
+                aggregation_rule=data.get("aggregation_rule"),
+                min_participants=data.get("min_participants"),
+                max_participants=data.get("max_participants"),
+                reward_wei=data.get("reward_eth"),
+                creator_share_bps=data.get("creator_share_percent"),
+                feature_shape=data.get("feature_shape"),
+                label_set=data.get("label_set"),
+                validation_summary=summary,
+            )
         except ValidationError as exc:
             for name, messages in exc.message_dict.items():
                 field = FORM_FIELD.get(name, name)
@@ -234,16 +240,26 @@ class TaskCreateForm(forms.Form):
     def service_kwargs(self) -> dict:
         d = self.cleaned_data
         return {
-            "title": d["title"], "description": d.get("description", ""), "model_kind": d["model_kind"],
-            "learning_rate": d["learning_rate"], "local_epochs": d["local_epochs"], "batch_size": d["batch_size"],
-            "feature_shape": d["feature_shape"], "label_set": d["label_set"],
-            "min_samples_per_participant": d["min_samples_per_participant"], "rounds": d["rounds"],
-            "min_participants": d["min_participants"], "max_participants": d["max_participants"],
-            "aggregation_rule": d["aggregation_rule"], "reward_wei": d["reward_eth"],
-            "creator_share_bps": d["creator_share_percent"], "licence_terms": d["licence_terms"],
-            "requires_credential": d.get("requires_credential", False), "validation_file": d["validation_file"],
+            "title": d["title"],
+            "description": d.get("description", ""),
+            "model_kind": d["model_kind"],
+            "learning_rate": d["learning_rate"],
+            "local_epochs": d["local_epochs"],
+            "batch_size": d["batch_size"],
+            "feature_shape": d["feature_shape"],
+            "label_set": d["label_set"],
+            "min_samples_per_participant": d["min_samples_per_participant"],
+            "rounds": d["rounds"],
+            "min_participants": d["min_participants"],
+            "max_participants": d["max_participants"],
+            "aggregation_rule": d["aggregation_rule"],
+            "reward_wei": d["reward_eth"],
+            "creator_share_bps": d["creator_share_percent"],
+            "licence_terms": d["licence_terms"],
+            "requires_credential": d.get("requires_credential", False),
+            "validation_file": d["validation_file"],
             "validation_summary": d.get("validation_summary"),
-        }  # fmt: skip
+        }
 
 
 class TxHashForm(forms.Form):

@@ -53,8 +53,11 @@ def task_gas_spent(*, task: Task, records: list | None = None) -> dict:
     Summed in Python: a task has few transactions and wei products overflow SQLite's numeric types.
     """
     records = task_chain_records(task=task) if records is None else records
-    platform = sum(int(r.gas_used) * int(r.effective_gas_price) for r in records
-                   if r.gas_used is not None and r.effective_gas_price is not None)  # fmt: skip
+    platform = sum(
+        int(r.gas_used) * int(r.effective_gas_price)
+        for r in records
+        if r.gas_used is not None and r.effective_gas_price is not None
+    )
     gas_units = sum(int(r.gas_used) for r in records if r.gas_used is not None)
     creator = int(task.create_fee_wei or 0)
     return {

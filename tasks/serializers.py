@@ -17,12 +17,35 @@ class TaskOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Task
         fields = [
-            "id", "title", "description", "status", "model_kind", "creator", "learning_rate", "local_epochs",
-            "batch_size", "feature_shape", "label_set", "min_samples_per_participant", "rounds",
-            "min_participants", "max_participants", "aggregation_rule", "reward_wei", "reward_eth",
-            "creator_share_bps", "licence_terms", "requires_credential", "validation_sha256", "spec_hash",
-            "chain_id", "chain_task_id", "create_tx_hash", "participant_count", "created_at",
-        ]  # fmt: skip
+            "id",
+            "title",
+            "description",
+            "status",
+            "model_kind",
+            "creator",
+            "learning_rate",
+            "local_epochs",
+            "batch_size",
+            "feature_shape",
+            "label_set",
+            "min_samples_per_participant",
+            "rounds",
+            "min_participants",
+            "max_participants",
+            "aggregation_rule",
+            "reward_wei",
+            "reward_eth",
+            "creator_share_bps",
+            "licence_terms",
+            "requires_credential",
+            "validation_sha256",
+            "spec_hash",
+            "chain_id",
+            "chain_task_id",
+            "create_tx_hash",
+            "participant_count",
+            "created_at",
+        ]
 
 
 class TaskDetailOutputSerializer(TaskOutputSerializer):
@@ -55,8 +78,19 @@ class ParticipationOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Participation
-        fields = ["id", "task", "task_title", "task_status", "wallet", "identity", "node_public_key_hash",
-                  "data_summary", "data_summary_hash", "status", "joined_at"]  # fmt: skip
+        fields = [
+            "id",
+            "task",
+            "task_title",
+            "task_status",
+            "wallet",
+            "identity",
+            "node_public_key_hash",
+            "data_summary",
+            "data_summary_hash",
+            "status",
+            "joined_at",
+        ]
 
 
 class BanOutputSerializer(serializers.ModelSerializer):
@@ -65,8 +99,18 @@ class BanOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Ban
-        fields = ["id", "task", "reason", "evidence_hash", "expires_at", "created_at", "lifted_at", "lift_reason",
-                  "active", "ban_tx_hash"]  # fmt: skip
+        fields = [
+            "id",
+            "task",
+            "reason",
+            "evidence_hash",
+            "expires_at",
+            "created_at",
+            "lifted_at",
+            "lift_reason",
+            "active",
+            "ban_tx_hash",
+        ]
 
     def get_active(self, ban: Ban) -> bool:
         return ban.is_active()

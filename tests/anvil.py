@@ -56,12 +56,16 @@ class Anvil:
             raise RuntimeError(f"anvil not found at {ANVIL_BIN}: run `npm ci` first")
         cmd = [
             str(ANVIL_BIN),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
             "--silent",
-            "--gas-limit", "60000000",
-        ]  # fmt: skip
+            "--gas-limit",
+            "60000000",
+        ]
         if self.state_path:
             cmd += ["--state", str(self.state_path), "--state-interval", "1"]
         if self.block_time:

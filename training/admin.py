@@ -11,14 +11,31 @@ class NodeRegistrationAdmin(ServiceWrittenAdmin):
     list_display = ["node_id", "wallet", "status", "registered_at", "unregistered_at"]
     list_filter = ["status"]
     search_fields = ["wallet", "public_key_hash", "node_id"]
-    readonly_fields = ["public_key_hash", "public_key", "wallet", "identity", "node_id", "created_at",
-                       "registered_at", "unregistered_at", "updated_at"]  # fmt: skip
+    readonly_fields = [
+        "public_key_hash",
+        "public_key",
+        "wallet",
+        "identity",
+        "node_id",
+        "created_at",
+        "registered_at",
+        "unregistered_at",
+        "updated_at",
+    ]
 
 
 @admin.register(Run)
 class RunAdmin(ServiceWrittenAdmin):
-    list_display = ["task", "attempt", "flower_run_id", "status", "flower_status", "resume_from_round",
-                    "started_at", "finished_at"]  # fmt: skip
+    list_display = [
+        "task",
+        "attempt",
+        "flower_run_id",
+        "status",
+        "flower_status",
+        "resume_from_round",
+        "started_at",
+        "finished_at",
+    ]
     list_filter = ["status"]
     search_fields = ["task__title", "flower_run_id"]
     raw_id_fields = ["task"]
@@ -40,8 +57,16 @@ class UpdateInline(admin.TabularInline):
 
 @admin.register(Round)
 class RoundAdmin(ServiceWrittenAdmin):
-    list_display = ["task", "number", "accuracy", "loss", "accepted_count", "rejected_count", "updates_root",
-                    "commit_tx"]  # fmt: skip
+    list_display = [
+        "task",
+        "number",
+        "accuracy",
+        "loss",
+        "accepted_count",
+        "rejected_count",
+        "updates_root",
+        "commit_tx",
+    ]
     list_select_related = ["task", "commit_tx"]
     search_fields = ["task__title", "updates_root", "global_sha256"]
     raw_id_fields = ["task", "run", "commit_tx"]

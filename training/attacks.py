@@ -81,8 +81,9 @@ class Attack:
     ) -> tuple[np.ndarray, np.ndarray]:
         return x, y
 
-    def poison_update(self, trained: Sequence[np.ndarray], global_: Sequence[np.ndarray],
-                      rng: np.random.Generator) -> Arrays:  # fmt: skip
+    def poison_update(
+        self, trained: Sequence[np.ndarray], global_: Sequence[np.ndarray], rng: np.random.Generator
+    ) -> Arrays:
         return [np.array(a, copy=True) for a in trained]
 
     def signing_key(self) -> str | None:
@@ -104,8 +105,11 @@ def _is_float(a: np.ndarray) -> bool:
     return np.asarray(a).dtype.kind == "f"
 
 
-def _map_delta(trained: Sequence[np.ndarray], global_: Sequence[np.ndarray],
-               fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Arrays:  # fmt: skip
+def _map_delta(
+    trained: Sequence[np.ndarray],
+    global_: Sequence[np.ndarray],
+    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> Arrays:
     """Apply ``fn(global, delta) -> new`` to every float array; other arrays pass through unchanged."""
     if len(trained) != len(global_):
         raise ValueError(f"trained has {len(trained)} arrays, global model {len(global_)}")

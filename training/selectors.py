@@ -38,10 +38,16 @@ def round_metrics(*, task: Task) -> list[dict]:
     """Per stored round: {"round", "accuracy", "loss", "accepted", "rejected", "global_sha256"}, in order."""
     rows = Round.objects.filter(task=task).order_by("number")
     return [
-        {"round": r.number, "accuracy": r.accuracy, "loss": r.loss, "accepted": r.accepted_count,
-         "rejected": r.rejected_count, "global_sha256": r.global_sha256}
+        {
+            "round": r.number,
+            "accuracy": r.accuracy,
+            "loss": r.loss,
+            "accepted": r.accepted_count,
+            "rejected": r.rejected_count,
+            "global_sha256": r.global_sha256,
+        }
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def participant_round_scores(*, task: Task) -> dict[int, dict[int, tuple[float, bool]]]:

@@ -63,9 +63,12 @@ def _check_updates(task: Task, rnd: Round, updates: list[Update], check_signatur
             return f"round {rnd.number}: stored leaf of node {u.node_id} does not match its record"
         if check_signatures and u.accepted:
             message = eip712.update_typed_data(
-                chain_id=task.chain_id, verifying_contract=_registry(task), task_id=task.chain_task_id,
-                round=rnd.number, update_hash="0x" + u.update_sha256,
-            )  # fmt: skip
+                chain_id=task.chain_id,
+                verifying_contract=_registry(task),
+                task_id=task.chain_task_id,
+                round=rnd.number,
+                update_hash="0x" + u.update_sha256,
+            )
             try:
                 signer = eip712.recover_signer(message, u.signature)
             except eip712.SignatureError:

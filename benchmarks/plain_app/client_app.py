@@ -17,8 +17,20 @@ def train(msg: Message, context: Context) -> Message:
     model = task.model_spec(rc).build()
     model.load_state_dict(msg.content["arrays"].to_torch_state_dict(), strict=True)
     x, y, _, _ = task.client_data(nc, rc)
-    loss = task.train(model, x, y, epochs=task.cfg(rc, "local-epochs"), batch_size=task.cfg(rc, "batch-size"),
-                      lr=task.cfg(rc, "lr"), momentum=task.cfg(rc, "momentum"), seed=seed)  # fmt: skip
-    content = RecordDict({"arrays": ArrayRecord(model.state_dict()),
-                          "metrics": MetricRecord({"train-loss": loss, "num-examples": len(y)})})  # fmt: skip
+    loss = task.train(
+        model,
+        x,
+        y,
+        epochs=task.cfg(rc, "local-epochs"),
+        batch_size=task.cfg(rc, "batch-size"),
+        lr=task.cfg(rc, "lr"),
+        momentum=task.cfg(rc, "momentum"),
+        seed=seed,
+    )
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord(model.state_dict()),
+            "metrics": MetricRecord({"train-loss": loss, "num-examples": len(y)}),
+        }
+    )
     return Message(content=content, reply_to=msg)

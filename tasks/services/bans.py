@@ -25,8 +25,15 @@ def _ban_chain_args(ban: Ban) -> list:
     ]
 
 
-def ban_create(*, identity: Identity, task: Task | None, reason: str, evidence: dict,
-               expires_at: datetime | None, by=None) -> Ban:  # fmt: skip
+def ban_create(
+    *,
+    identity: Identity,
+    task: Task | None,
+    reason: str,
+    evidence: dict,
+    expires_at: datetime | None,
+    by=None,
+) -> Ban:
     """Ban a person (the identity's merged root), send `IdentityRegistry.ban` through the ledger and signal
     `identity_banned` (training unregisters the person's SuperNodes after commit).
 
@@ -41,14 +48,24 @@ def ban_create(*, identity: Identity, task: Task | None, reason: str, evidence: 
     from contracts.services import chain_tx_enqueue
 
     with transaction.atomic():
-        ban = Ban(identity=identity, task=task, reason=reason.strip(), evidence=evidence or {},
-                  evidence_hash=evidence_hash, expires_at=expires_at, created_by=by)  # fmt: skip
+        ban = Ban(
+            identity=identity,
+            task=task,
+            reason=reason.strip(),
+            evidence=evidence or {},
+            evidence_hash=evidence_hash,
+            expires_at=expires_at,
+            created_by=by,
+        )
         ban.full_clean(exclude=["ban_tx", "lift_tx"])
         ban.save()
         ban.ban_tx = chain_tx_enqueue(
-            key=f"ban:{ban.pk}", contract_name="IdentityRegistry", function="ban", args=_ban_chain_args(ban),
+            key=f"ban:{ban.pk}",
+            contract_name="IdentityRegistry",
+            function="ban",
+            args=_ban_chain_args(ban),
             task_ref=str(task.pk) if task else "",
-        )  # fmt: skip
+        )
         ban.save(update_fields=["ban_tx"])
         signals.identity_banned.send(sender=Ban, ban=ban, identity=identity)
     return ban

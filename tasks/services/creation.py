@@ -140,41 +140,90 @@ def task_create_validate(
 
 
 def task_create(
-    *, creator, title: str, model_kind: str, learning_rate: float, local_epochs: int, batch_size: int,
-    feature_shape: list[int], label_set: list[int], min_samples_per_participant: int, rounds: int,
-    min_participants: int, max_participants: int, aggregation_rule: str, reward_wei: int, creator_share_bps: int,
-    validation_file: File, description: str = "", licence_terms: str = "", requires_credential: bool = False,
+    *,
+    creator,
+    title: str,
+    model_kind: str,
+    learning_rate: float,
+    local_epochs: int,
+    batch_size: int,
+    feature_shape: list[int],
+    label_set: list[int],
+    min_samples_per_participant: int,
+    rounds: int,
+    min_participants: int,
+    max_participants: int,
+    aggregation_rule: str,
+    reward_wei: int,
+    creator_share_bps: int,
+    validation_file: File,
+    description: str = "",
+    licence_terms: str = "",
+    requires_credential: bool = False,
     validation_summary: dict | None = None,
-) -> Task:  # fmt: skip
+) -> Task:
     """Save a draft (validation set in private storage, spec hash committed), then move it to `registering`.
 
     `validation_summary` is `bcfl_core.dataspec.data_summary` of the file (read from the file when not given).
     Raises ValidationError ({field: messages}) when a rule of `task_create_validate` or a model field's
     validation fails, or the validation set cannot be read.
     """
-    if not validation_summary:
-        try:
-            validation_summary = validation_set_summary(upload=validation_file)
-        except ValueError as exc:
-            raise ValidationError(
-                {"validation_file": f"The validation set could not be read: {exc}"}
-            ) from None
+    validation_summary = validation_summary or _read_validation_summary(validation_file)
     task_create_validate(
-        aggregation_rule=aggregation_rule, min_participants=min_participants, max_participants=max_participants,
-        reward_wei=int(reward_wei), creator_share_bps=creator_share_bps, feature_shape=list(feature_shape),
-        label_set=list(label_set), validation_summary=validation_summary,
-    )  # fmt: skip
+        aggregation_rule=aggregation_rule,
+        min_participants=min_participants,
+        max_participants=max_participants,
+        reward_wei=int(reward_wei),
+        creator_share_bps=creator_share_bps,
+        feature_shape=list(feature_shape),
+        label_set=list(label_set),
+        validation_summary=validation_summary,
+    )
+    # The keyword arguments above that are stored on the task as given.
+    spec = {name: value for name, value in locals().items() if name in _STORED_AS_GIVEN}
     task = Task(
-        creator=creator, title=title, description=description, model_kind=model_kind,
-        learning_rate=learning_rate, local_epochs=local_epochs, batch_size=batch_size,
-        feature_shape=list(feature_shape), label_set=list(label_set),
-        min_samples_per_participant=min_samples_per_participant, rounds=rounds,
-        min_participants=min_participants, max_participants=max_participants,
-        aggregation_rule=aggregation_rule, reward_wei=Decimal(int(reward_wei)),
-        creator_share_bps=creator_share_bps, licence_terms=licence_terms,
-        requires_credential=requires_credential, validation_summary=validation_summary,
-        spec_salt=uuid.uuid4().hex, chain_id=settings.CHAIN_ID,
-    )  # fmt: skip
+        **spec,
+        feature_shape=list(feature_shape),
+        label_set=list(label_set),
+        reward_wei=Decimal(int(reward_wei)),
+        validation_summary=validation_summary,
+        spec_salt=uuid.uuid4().hex,
+        chain_id=settings.CHAIN_ID,
+    )
+    _save_draft(task=task, validation_file=validation_file)
+    return task
+
+
+_STORED_AS_GIVEN = frozenset(
+    (
+        "creator",
+        "title",
+        "description",
+        "model_kind",
+        "learning_rate",
+        "local_epochs",
+        "batch_size",
+        "min_samples_per_participant",
+        "rounds",
+        "min_participants",
+        "max_participants",
+        "aggregation_rule",
+        "creator_share_bps",
+        "licence_terms",
+        "requires_credential",
+    )
+)
+
+
+def _read_validation_summary(validation_file: File) -> dict:
+    try:
+        return validation_set_summary(upload=validation_file)
+    except ValueError as exc:
+        raise ValidationError({"validation_file": f"The validation set could not be read: {exc}"}) from None
+
+
+def _save_draft(*, task: Task, validation_file: File) -> None:
+    """Validate the model fields, store the validation file privately, commit the spec hash, → registering."""
     task.validation_sha256 = file_sha256(fileobj=validation_file)
     task.validation_file = validation_file
     task.full_clean(exclude=["validation_file", "spec_hash"])
@@ -183,4 +232,3 @@ def task_create(
         task.spec_hash = task_spec_hash(task=task)
         task.save(update_fields=["spec_hash"])
         task_transition(task=task, to=Task.Status.REGISTERING)
-    return task

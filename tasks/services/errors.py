@@ -24,9 +24,16 @@ class JoinRefused(Exception):
     """A join was refused. `code` is stable for clients; `message` explains in plain words."""
 
     CODES = (
-        "not_recruiting", "full", "spec_mismatch", "banned", "already_joined", "bad_signature",
-        "credential_required", "wrong_wallet", "not_on_chain",
-    )  # fmt: skip
+        "not_recruiting",
+        "full",
+        "spec_mismatch",
+        "banned",
+        "already_joined",
+        "bad_signature",
+        "credential_required",
+        "wrong_wallet",
+        "not_on_chain",
+    )
 
     def __init__(self, code: str, message: str, *, ban: Ban | None = None):
         assert code in self.CODES, code

@@ -93,8 +93,9 @@ class _SignedJoin:
     message: dict  # the EIP-712 Join the participant signed
 
 
-def _join_verify(*, task: Task, user, participant: str, node_public_key: str, data_summary: dict,
-                 signature: str) -> _SignedJoin:  # fmt: skip
+def _join_verify(
+    *, task: Task, user, participant: str, node_public_key: str, data_summary: dict, signature: str
+) -> _SignedJoin:
     """Step 1: the task recruits, the signed-in wallet signed this exact Join."""
     if task.status != S.RECRUITING:
         raise JoinRefused(
@@ -109,8 +110,9 @@ def _join_verify(*, task: Task, user, participant: str, node_public_key: str, da
     node_public_key = (node_public_key or "").strip()
     if not 16 <= len(node_public_key) <= 4096:
         raise JoinRefused("bad_signature", "The node public key is missing or has an impossible length.")
-    message = join_message(task=task, participant=participant, node_public_key=node_public_key,
-                           data_summary=data_summary)  # fmt: skip
+    message = join_message(
+        task=task, participant=participant, node_public_key=node_public_key, data_summary=data_summary
+    )
     try:
         signer = eip712.recover_signer(message, signature or "")
     except eip712.SignatureError as exc:
@@ -157,16 +159,23 @@ def _join_check_place(*, task: Task, identity: Identity, join: _SignedJoin, prob
         )
 
 
-def participation_join(*, task: Task, user, participant: str, node_public_key: str, data_summary: dict,
-                       signature: str) -> Participation:  # fmt: skip
+def participation_join(
+    *, task: Task, user, participant: str, node_public_key: str, data_summary: dict, signature: str
+) -> Participation:
     """Join `task` with a signed EIP-712 Join; refused with a `JoinRefused(code, message)` otherwise.
 
     Checks, in order: task recruiting, signature (by `participant`, the signed-in wallet), bans of the person
     (all their wallets), credential, already joined (same wallet or same person), full, data spec. Locks the
     task row; sends `participation_joined` before the commit (training registers the node key after it).
     """
-    join = _join_verify(task=task, user=user, participant=participant, node_public_key=node_public_key,
-                        data_summary=data_summary, signature=signature)  # fmt: skip
+    join = _join_verify(
+        task=task,
+        user=user,
+        participant=participant,
+        node_public_key=node_public_key,
+        data_summary=data_summary,
+        signature=signature,
+    )
     identity = identity_for_wallet(address=join.participant)
     _join_check_person(task=task, identity=identity)
     problems = check_summary_against_spec(summary=data_summary, task=task)
@@ -174,11 +183,16 @@ def participation_join(*, task: Task, user, participant: str, node_public_key: s
         locked = task_lock(task_id=task.pk)
         _join_check_place(task=locked, identity=identity, join=join, problems=problems)
         participation = Participation(
-            task=locked, user=user, wallet=join.participant, identity=identity,
-            node_public_key=join.node_public_key, node_public_key_hash=join.message["message"]["nodePublicKeyHash"],
-            data_summary=data_summary, data_summary_hash=join.message["message"]["dataSummaryHash"],
+            task=locked,
+            user=user,
+            wallet=join.participant,
+            identity=identity,
+            node_public_key=join.node_public_key,
+            node_public_key_hash=join.message["message"]["nodePublicKeyHash"],
+            data_summary=data_summary,
+            data_summary_hash=join.message["message"]["dataSummaryHash"],
             join_signature=signature,
-        )  # fmt: skip
+        )
         participation.full_clean()
         participation.save()
         signals.participation_joined.send(sender=Participation, participation=participation)

@@ -83,9 +83,11 @@ def test_documented_success_responses_for_real_objects(api_user, recruiting_task
     user, token = api_user
     headers = {"Authorization": f"Token {token}"}
     join = schema["/api/v1/tasks/{id}/join/"]["POST"].Case(
-        path_parameters={"id": recruiting_task.pk}, headers=headers,
-        body=signed_join(recruiting_task, wallet(500)), media_type="application/json",
-    )  # fmt: skip
+        path_parameters={"id": recruiting_task.pk},
+        headers=headers,
+        body=signed_join(recruiting_task, wallet(500)),
+        media_type="application/json",
+    )
     assert join.call_and_validate().status_code == 201
     reads = [
         ("/api/v1/tasks/", {}, {"status": "recruiting"}),

@@ -81,8 +81,9 @@ def test_token_schema_refuses_what_the_server_refuses(api, schema):
     request = schema["components"]["schemas"]["SiweTokenRequest"]["properties"]
     assert request["message"]["minLength"] == 1
     assert request["signature"]["pattern"] == "^(?:0[xX])?[0-9a-fA-F]{130}$"
-    body = assert_error(api.post("/api/v1/auth/siwe/token", {"message": "", "signature": ""}, format="json"),
-                        400, "invalid")  # fmt: skip
+    body = assert_error(
+        api.post("/api/v1/auth/siwe/token", {"message": "", "signature": ""}, format="json"), 400, "invalid"
+    )
     assert set(body["fields"]) == {"message", "signature"}
 
 
@@ -103,7 +104,10 @@ def test_join_signed_out_has_the_documented_reason(api, schema, recruiting_task)
     body = assert_error(response, 401, "not_authenticated")
     assert body["reason"] == "not_authenticated" and body["detail"] == body["error"]
     refusal = documented(schema, "/api/v1/tasks/{id}/join/", "post", 401)
-    assert "not_authenticated" in schema["components"]["schemas"][refusal["properties"]["reason"]["$ref"].rsplit("/")[-1]]["enum"]  # fmt: skip
+    assert (
+        "not_authenticated"
+        in schema["components"]["schemas"][refusal["properties"]["reason"]["$ref"].rsplit("/")[-1]]["enum"]
+    )
 
 
 def test_join_with_a_non_utf8_body_has_the_documented_reason(api, api_user, recruiting_task):

@@ -131,8 +131,10 @@ def test_licences(env, accounts, model):
         mk.setLicencePrice(model, ETH).transact({"from": buyer})
     receipt = env.send(mk.setLicencePrice(model, ETH // 10), owner)
     assert dict(env.event(env.market, "LicencePriceSet", receipt)[0]["args"]) == {
-        "tokenId": model, "owner": owner, "price": ETH // 10,
-    }  # fmt: skip
+        "tokenId": model,
+        "owner": owner,
+        "price": ETH // 10,
+    }
     assert mk.licencePriceOf(model).call() == ETH // 10
     with reverts("MarketplaceWrongPayment", ETH // 10, ETH):
         mk.buyLicence(model).transact({"from": buyer, "value": ETH})

@@ -12,9 +12,13 @@ def test_mint_sets_owner_metadata_and_royalty(env, accounts):
     receipt = env.send(env.nft.functions.mint(owner, M1, 5, env.stake.address, 750))
     (ev,) = env.event(env.nft, "ModelMinted", receipt)
     assert dict(ev["args"]) == {
-        "tokenId": 1, "to": owner, "modelHash": M1, "taskId": 5, "royaltyReceiver": env.stake.address,
+        "tokenId": 1,
+        "to": owner,
+        "modelHash": M1,
+        "taskId": 5,
+        "royaltyReceiver": env.stake.address,
         "royaltyBps": 750,
-    }  # fmt: skip
+    }
     nft = env.nft.functions
     assert nft.ownerOf(1).call() == owner
     assert nft.tokenURI(1).call() == NFT_BASE_URI + "1"

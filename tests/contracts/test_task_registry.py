@@ -24,8 +24,13 @@ def test_create_task_escrows_reward_and_emits(env, accounts):
     receipt = env.send(env.task.functions.createTask(H[5], 3, 2500), creator, value=2 * ETH)
     (ev,) = env.event(env.task, "TaskCreated", receipt)
     assert dict(ev["args"]) == {
-        "taskId": 1, "creator": creator, "specHash": H[5], "reward": 2 * ETH, "rounds": 3, "creatorShareBps": 2500,
-    }  # fmt: skip
+        "taskId": 1,
+        "creator": creator,
+        "specHash": H[5],
+        "reward": 2 * ETH,
+        "rounds": 3,
+        "creatorShareBps": 2500,
+    }
     assert env.balance(env.task.address) == 2 * ETH
     assert env.task.functions.taskCount().call() == 1
     t = env.task.functions.getTask(1).call()
@@ -57,9 +62,13 @@ def test_commit_rounds_in_order_with_hash_chain(env):
         )
         (ev,) = env.event(env.task, "RoundCommitted", receipt)
         assert dict(ev["args"]) == {
-            "taskId": task_id, "round": rnd, "globalModelHash": H[rnd], "updatesRoot": root,
-            "acceptedCount": 4, "roundsDigest": digest,
-        }  # fmt: skip
+            "taskId": task_id,
+            "round": rnd,
+            "globalModelHash": H[rnd],
+            "updatesRoot": root,
+            "acceptedCount": 4,
+            "roundsDigest": digest,
+        }
         assert env.task.functions.roundRoot(task_id, rnd).call() == root
     t = env.task.functions.getTask(task_id).call()
     assert t[3] == 3 and t[7] == digest

@@ -33,14 +33,34 @@ def test_celery_worker_confirms_an_enqueued_transaction(chain_settings, anvil, r
     env = worker_env(broker_url=BROKER, chain_url=anvil.url)
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "bcfl_site", "worker", "-Q", "chain", "--concurrency", "1",
-         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bcfl_site",
+            "worker",
+            "-Q",
+            "chain",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         # when
-        tx = chain_tx_enqueue(key="celery-1", contract_name="", function=ETH_TRANSFER,
-                              args=["0x" + "55" * 20], value_wei=12345)  # fmt: skip
+        tx = chain_tx_enqueue(
+            key="celery-1", contract_name="", function=ETH_TRANSFER, args=["0x" + "55" * 20], value_wei=12345
+        )
         # then
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -54,8 +54,9 @@ class Procs:
 
     def start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("w")
-        proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         self.procs[name] = proc
         return proc
@@ -138,16 +139,40 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
     )
     procs = Procs(tmp_path / "logs", env)
     manage = [sys.executable, str(ROOT / "manage.py")]
-    celery = [sys.executable, "-m", "celery", "-A", "bcfl_site", "worker", "--loglevel", "INFO",
-              "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+    celery = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "bcfl_site",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
     try:
         # given: contracts on chain, the platform's processes
         call_command("deploy_contracts", "--redeploy-missing")
         procs.start("superlink", [*manage, "run_superlink", "--address", link_address])
         procs.start("worker_chain", [*celery, "-Q", "chain", "-n", "chain@%h", "--concurrency", "1"])
         procs.start("worker_training", [*celery, "-Q", "training", "-n", "training@%h", "--concurrency", "1"])
-        procs.start("beat", [sys.executable, "-m", "celery", "-A", "bcfl_site", "beat", "--loglevel", "INFO",
-                             "--schedule", str(tmp_path / "beat-schedule")])  # fmt: skip
+        procs.start(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bcfl_site",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(tmp_path / "beat-schedule"),
+            ],
+        )
         host, port = link_address.rsplit(":", 1)
         sl.wait_for_port(host, int(port), timeout=60, proc=procs.procs["superlink"])
         root_cert = var / "flwr" / "certs" / "ca.crt"
@@ -155,9 +180,20 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
 
         # and: a digits task registered on chain by its creator (anvil dev key #5), as the demo does it:
         # `manage.py create_task` (validation set = the bundled digits test split)
-        call_command("create_task", "--dev-key", "5", "--dataset", "digits", "--rounds", str(ROUNDS),
-                     "--min-participants", str(HONEST + MALICIOUS), "--local-epochs", "2",
-                     stdout=io.StringIO())  # fmt: skip
+        call_command(
+            "create_task",
+            "--dev-key",
+            "5",
+            "--dataset",
+            "digits",
+            "--rounds",
+            str(ROUNDS),
+            "--min-participants",
+            str(HONEST + MALICIOUS),
+            "--local-epochs",
+            "2",
+            stdout=io.StringIO(),
+        )
         task = Task.objects.get()
         assert task.creator.username == Account.from_key(DEV_KEYS[5]).address
         task.refresh_from_db()
@@ -165,11 +201,33 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
         timings["setup_s"] = round(time.monotonic() - t0, 1)
 
         # when: simulated participants join through the site and run their SuperNodes
-        procs.start("simulate", [*manage, "simulate_participants", "--task", str(task.pk),
-                                 "--honest", str(HONEST), "--malicious", str(MALICIOUS), "--attack", "nan",
-                                 "--site", live_server.url, "--superlink", link_address,
-                                 "--root-cert", str(root_cert), "--workdir", str(tmp_path / "sim"),
-                                 "--timeout", str(DEADLINE_S), "--poll", "2"])  # fmt: skip
+        procs.start(
+            "simulate",
+            [
+                *manage,
+                "simulate_participants",
+                "--task",
+                str(task.pk),
+                "--honest",
+                str(HONEST),
+                "--malicious",
+                str(MALICIOUS),
+                "--attack",
+                "nan",
+                "--site",
+                live_server.url,
+                "--superlink",
+                link_address,
+                "--root-cert",
+                str(root_cert),
+                "--workdir",
+                str(tmp_path / "sim"),
+                "--timeout",
+                str(DEADLINE_S),
+                "--poll",
+                "2",
+            ],
+        )
         deadline = time.monotonic() + DEADLINE_S
         ended = (Task.Status.COMPLETED, Task.Status.FAILED, Task.Status.CANCELLED)  # finalize chain ran
         while time.monotonic() < deadline:
@@ -185,8 +243,10 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
                 os.killpg(victim.pid, signal.SIGKILL)
                 victim.wait(timeout=10)
                 timings["worker_killed_s"] = round(time.monotonic() - t0, 1)
-                procs.start("worker_training2",
-                            [*celery, "-Q", "training", "-n", "training2@%h", "--concurrency", "1"])  # fmt: skip
+                procs.start(
+                    "worker_training2",
+                    [*celery, "-Q", "training", "-n", "training2@%h", "--concurrency", "1"],
+                )
             dead = [n for n, p in procs.procs.items() if n != "simulate" and p.poll() is not None]
             assert not dead, f"{dead} exited\n{procs.logs_text()}"
             time.sleep(1)
@@ -228,8 +288,14 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
         )
 
         # and: verify_task (a separate process) agrees with the chain
-        verify = subprocess.run([*manage, "verify_task", str(task.pk)], cwd=ROOT, env=env, capture_output=True,
-                                text=True, timeout=120)  # fmt: skip
+        verify = subprocess.run(
+            [*manage, "verify_task", str(task.pk)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert f"OK: task {task.pk}, {ROUNDS} round(s) verified" in verify.stdout
         timings["verified_s"] = round(time.monotonic() - t0, 1)

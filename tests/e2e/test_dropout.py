@@ -33,9 +33,18 @@ def test_dropouts_do_not_stall_rounds_and_too_few_fail_the_task_with_a_reason(
     # a round waits at most 30 s for replies / for enough nodes online (the SuperLink's own dead-node
     # detection, by heartbeats, takes up to 60 s); the follower asks Flower for the run's status every 5 s
     settings.TRAINING_STATUS_POLL_SECONDS = 5
-    p = start_platform_run(tmp_path, settings, monkeypatch, anvil.url, nodes=NODES, rounds=ROUNDS,
-                           min_participants=NEEDED, round_timeout=30, heartbeat_timeout=60,
-                           isolation="warm")  # fmt: skip
+    p = start_platform_run(
+        tmp_path,
+        settings,
+        monkeypatch,
+        anvil.url,
+        nodes=NODES,
+        rounds=ROUNDS,
+        min_participants=NEEDED,
+        round_timeout=30,
+        heartbeat_timeout=60,
+        isolation="warm",
+    )
     task = p.task
     killed: dict[int, int] = {}  # node index -> last round ingested when it was killed
 
@@ -70,7 +79,14 @@ def test_dropouts_do_not_stall_rounds_and_too_few_fail_the_task_with_a_reason(
         clean = next(r for r in rounds if r.number == killed[FIRST] + 2)
         accepted = set(Update.objects.filter(round=clean, accepted=True).values_list("node_id", flat=True))
         assert accepted == {str(p.node_ids[i]) for i in range(NODES) if i != FIRST}
-        print("TIMINGS", {"total_s": round(elapsed, 1), "killed_after": killed, "rounds": len(rounds),
-                          "note": task.status_note})  # fmt: skip
+        print(
+            "TIMINGS",
+            {
+                "total_s": round(elapsed, 1),
+                "killed_after": killed,
+                "rounds": len(rounds),
+                "note": task.status_note,
+            },
+        )
     finally:
         p.stop()

@@ -35,8 +35,15 @@ def test_chart_legend_does_not_cover_the_lines(live_server, transactional_db, ch
     task = TaskFactory(rounds=3)
     run = Run.objects.create(task=task)
     for number, acc in ((1, 0.99), (2, 0.5), (3, 0.98)):
-        Round.objects.create(task=task, run=run, number=number, global_sha256="ab" * 32, accuracy=acc,
-                             loss=2.0 / number, updates_root="0x" + "00" * 32)  # fmt: skip
+        Round.objects.create(
+            task=task,
+            run=run,
+            number=number,
+            global_sha256="ab" * 32,
+            accuracy=acc,
+            loss=2.0 / number,
+            updates_root="0x" + "00" * 32,
+        )
     page = chromium_page
     # when
     page.goto(f"{live_server.url}/tasks/{task.pk}/", timeout=120_000)

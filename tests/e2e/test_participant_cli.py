@@ -25,8 +25,14 @@ def _private_media(settings, tmp_path):
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # runs without Django
     env["PYTHONPATH"] = str(REPO)
-    return subprocess.run([sys.executable, "-m", "training.client", "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=str(home.parent))  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "training.client", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=str(home.parent),
+    )
 
 
 def test_keygen_login_check_join_status(live_server, transactional_db, settings, tmp_path):
@@ -53,7 +59,15 @@ def test_keygen_login_check_join_status(live_server, transactional_db, settings,
     r = cli(home, "status")
     assert r.returncode == 0 and f"task {task.pk}" in r.stdout and "joined" in r.stdout
     # the CLI never imported Django
-    r = subprocess.run([sys.executable, "-c", "import sys, training.client.cli, training.client.api; "
-                        "print('django' in sys.modules)"], capture_output=True, text=True, cwd=REPO,
-                       env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, training.client.cli, training.client.api; print('django' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert r.stdout.strip() == "False"

@@ -43,8 +43,9 @@ def test_platform_training_with_signed_updates_crash_and_resume(tmp_path, settin
     # given: a digits task on chain, 3 joined participants with registered nodes, the Flower run launched
     t0 = time.monotonic()
     timings: dict = {}
-    p = start_platform_run(tmp_path, settings, monkeypatch, anvil.url, nodes=NODES, rounds=ROUNDS,
-                           min_participants=NODES)  # fmt: skip
+    p = start_platform_run(
+        tmp_path, settings, monkeypatch, anvil.url, nodes=NODES, rounds=ROUNDS, min_participants=NODES
+    )
     task = p.task
     try:
         timings["setup_s"] = round(time.monotonic() - t0, 1)

@@ -28,8 +28,17 @@ NODES, ROUNDS = 3, 4
 def test_superlink_restart_mid_run_resumes_the_task(tmp_path, settings, anvil, monkeypatch):
     t0 = time.monotonic()
     settings.TRAINING_STATUS_POLL_SECONDS = 5
-    p = start_platform_run(tmp_path, settings, monkeypatch, anvil.url, nodes=NODES, rounds=ROUNDS,
-                           min_participants=NODES, round_timeout=60, isolation="warm")  # fmt: skip
+    p = start_platform_run(
+        tmp_path,
+        settings,
+        monkeypatch,
+        anvil.url,
+        nodes=NODES,
+        rounds=ROUNDS,
+        min_participants=NODES,
+        round_timeout=60,
+        isolation="warm",
+    )
     task = p.task
     restarted: list[float] = []
     revived: list[int] = []
@@ -56,7 +65,14 @@ def test_superlink_restart_mid_run_resumes_the_task(tmp_path, settings, anvil, m
         assert all(r.accepted_count == NODES for r in rounds), [r.record for r in rounds]
         result = verify_task(task)
         assert result.ok, result.mismatch
-        print("TIMINGS", {"total_s": round(time.monotonic() - t0, 1), "restarted_s": restarted[0], "revived": revived,
-                          "runs": [(r.attempt, r.resume_from_round, r.status) for r in runs]})  # fmt: skip
+        print(
+            "TIMINGS",
+            {
+                "total_s": round(time.monotonic() - t0, 1),
+                "restarted_s": restarted[0],
+                "revived": revived,
+                "runs": [(r.attempt, r.resume_from_round, r.status) for r in runs],
+            },
+        )
     finally:
         p.stop()

@@ -98,8 +98,12 @@ def test_message_without_expiration_time_is_accepted(api, wallet):
 
 def test_past_expiration_time_is_refused_naming_the_field(api, wallet):
     now = timezone.now()
-    response = sign_in(api, wallet, issued_at=_iso(now - timedelta(minutes=2)),
-                       expiration_time=_iso(now - timedelta(minutes=1)))  # fmt: skip
+    response = sign_in(
+        api,
+        wallet,
+        issued_at=_iso(now - timedelta(minutes=2)),
+        expiration_time=_iso(now - timedelta(minutes=1)),
+    )
     assert_refused(response, "expired", "Expiration Time")
 
 
@@ -113,15 +117,25 @@ def test_future_not_before_is_refused_naming_the_field(api, wallet):
 
 
 def test_request_id_and_resources_are_accepted(api, wallet):
-    resources = ["ipfs://bafybeiemxf5abjwjbikoz4mc3a3dla6ual3jsgpdr4cjr3oz3evfyavhwq/",
-                 "https://example.com/my-web2-claim.json", "urn:isbn:0451450523"]  # fmt: skip
+    resources = [
+        "ipfs://bafybeiemxf5abjwjbikoz4mc3a3dla6ual3jsgpdr4cjr3oz3evfyavhwq/",
+        "https://example.com/my-web2-claim.json",
+        "urn:isbn:0451450523",
+    ]
     assert_accepted(sign_in(api, wallet, request_id="req-42", resources=resources), wallet)
 
 
 def test_all_optional_fields_together_are_accepted(api, wallet):
     now = timezone.now()
-    response = sign_in(api, wallet, scheme="http", statement=None, not_before=_iso(now - timedelta(seconds=5)),
-                       request_id="r1", resources=["https://testserver/terms"])  # fmt: skip
+    response = sign_in(
+        api,
+        wallet,
+        scheme="http",
+        statement=None,
+        not_before=_iso(now - timedelta(seconds=5)),
+        request_id="r1",
+        resources=["https://testserver/terms"],
+    )
     assert_accepted(response, wallet)
 
 

@@ -47,12 +47,24 @@ def summary(n: int = 30, shape=(4,), labels=(0, 1, 2)) -> dict:
     return {"feature_shape": list(shape), "examples_per_label": per, "n": n}
 
 
-def signed_join(task: Task, account, data_summary: dict | None = None, node_key: str = NODE_KEY, chain_id=31337,
-                registry=REGISTRY) -> dict:  # fmt: skip
+def signed_join(
+    task: Task,
+    account,
+    data_summary: dict | None = None,
+    node_key: str = NODE_KEY,
+    chain_id=31337,
+    registry=REGISTRY,
+) -> dict:
     """`participation_join` kwargs (without task and user) with `account`'s EIP-712 Join signature."""
     data_summary = data_summary if data_summary is not None else summary()
-    message = eip712.join_typed_data(chain_id=chain_id, verifying_contract=registry, task_id=task.chain_task_id,
-                                     participant=account.address, node_public_key=node_key, data_summary=data_summary)  # fmt: skip
+    message = eip712.join_typed_data(
+        chain_id=chain_id,
+        verifying_contract=registry,
+        task_id=task.chain_task_id,
+        participant=account.address,
+        node_public_key=node_key,
+        data_summary=data_summary,
+    )
     return {
         "participant": account.address,
         "node_public_key": node_key,
@@ -124,9 +136,10 @@ class IdentityFactory(DjangoModelFactory):
     did = factory.LazyAttribute(lambda o: f"did:pkh:eip155:31337:{o.address}")
     kind = Identity.Kind.PKH
     link = factory.RelatedFactory(
-        "tests.tasks.factories.IdentityWalletFactory", factory_related_name="identity",
+        "tests.tasks.factories.IdentityWalletFactory",
+        factory_related_name="identity",
         address=factory.SelfAttribute("..address"),
-    )  # fmt: skip
+    )
 
 
 class IdentityWalletFactory(DjangoModelFactory):

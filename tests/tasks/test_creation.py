@@ -15,11 +15,22 @@ from tests.tasks.factories import UserFactory, npz_bytes
 pytestmark = pytest.mark.django_db
 
 GOOD = {
-    "title": "Digits", "model_kind": "mlp", "learning_rate": 0.01, "local_epochs": 1, "batch_size": 32,
-    "feature_shape": [4], "label_set": [0, 1, 2], "min_samples_per_participant": 10, "rounds": 5,
-    "min_participants": 2, "max_participants": 10, "aggregation_rule": "fedavg", "reward_wei": 10**18,
-    "creator_share_bps": 1000, "licence_terms": "CC-BY-4.0",
-}  # fmt: skip
+    "title": "Digits",
+    "model_kind": "mlp",
+    "learning_rate": 0.01,
+    "local_epochs": 1,
+    "batch_size": 32,
+    "feature_shape": [4],
+    "label_set": [0, 1, 2],
+    "min_samples_per_participant": 10,
+    "rounds": 5,
+    "min_participants": 2,
+    "max_participants": 10,
+    "aggregation_rule": "fedavg",
+    "reward_wei": 10**18,
+    "creator_share_bps": 1000,
+    "licence_terms": "CC-BY-4.0",
+}
 
 
 def create(file: bytes | None = None, **overrides) -> Task:
@@ -64,8 +75,10 @@ def test_min_above_max_participants():
     assert "at least the minimum" in refused_on("max_participants", min_participants=5, max_participants=4)
 
 
-@pytest.mark.parametrize(("reward", "message"), [(0, "more than 0 ETH"), (-1, "more than 0 ETH"),
-                                                 (2**96, "too large for the escrow")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("reward", "message"),
+    [(0, "more than 0 ETH"), (-1, "more than 0 ETH"), (2**96, "too large for the escrow")],
+)
 def test_reward_range(reward, message):
     assert message in refused_on("reward_wei", reward_wei=reward)
 

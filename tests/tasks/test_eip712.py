@@ -9,13 +9,25 @@ from tests.tasks.factories import REGISTRY, wallet
 def test_join_roundtrip_and_tamper():
     # given
     acct = wallet(1)
-    msg = eip712.join_typed_data(chain_id=31337, verifying_contract=REGISTRY, task_id=7, participant=acct.address,
-                                 node_public_key="key", data_summary={"n": 1})  # fmt: skip
+    msg = eip712.join_typed_data(
+        chain_id=31337,
+        verifying_contract=REGISTRY,
+        task_id=7,
+        participant=acct.address,
+        node_public_key="key",
+        data_summary={"n": 1},
+    )
     sig = eip712.sign_typed_data(msg, acct.key.hex())
     # then
     assert eip712.recover_signer(msg, sig) == acct.address
-    tampered = eip712.join_typed_data(chain_id=31337, verifying_contract=REGISTRY, task_id=8, participant=acct.address,
-                                      node_public_key="key", data_summary={"n": 1})  # fmt: skip
+    tampered = eip712.join_typed_data(
+        chain_id=31337,
+        verifying_contract=REGISTRY,
+        task_id=8,
+        participant=acct.address,
+        node_public_key="key",
+        data_summary={"n": 1},
+    )
     assert eip712.recover_signer(tampered, sig) != acct.address
 
 

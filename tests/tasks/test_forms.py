@@ -10,11 +10,23 @@ from tasks.forms import TaskCreateForm
 from tests.tasks.factories import npz_bytes
 
 VALID = {
-    "title": "Digits", "description": "", "model_kind": "mlp", "learning_rate": "0.01", "local_epochs": "1",
-    "batch_size": "32", "feature_shape": "4", "label_set": "0-2", "min_samples_per_participant": "10",
-    "rounds": "5", "min_participants": "2", "max_participants": "10", "aggregation_rule": "fedavg",
-    "reward_eth": "1.5", "creator_share_percent": "10", "licence_terms": "CC-BY-4.0",
-}  # fmt: skip
+    "title": "Digits",
+    "description": "",
+    "model_kind": "mlp",
+    "learning_rate": "0.01",
+    "local_epochs": "1",
+    "batch_size": "32",
+    "feature_shape": "4",
+    "label_set": "0-2",
+    "min_samples_per_participant": "10",
+    "rounds": "5",
+    "min_participants": "2",
+    "max_participants": "10",
+    "aggregation_rule": "fedavg",
+    "reward_eth": "1.5",
+    "creator_share_percent": "10",
+    "licence_terms": "CC-BY-4.0",
+}
 
 
 def make_form(overrides=None, file=None):

@@ -68,8 +68,13 @@ def test_credential_refusals(problem):
 
 def test_ban_lift_admin_only_and_on_chain():
     # given
-    ban = ban_create(identity=identity_for_wallet(address=wallet(1).address), task=None, reason="r", evidence={},
-                     expires_at=None)  # fmt: skip
+    ban = ban_create(
+        identity=identity_for_wallet(address=wallet(1).address),
+        task=None,
+        reason="r",
+        evidence={},
+        expires_at=None,
+    )
     # then: a non-admin cannot lift
     from django.core.exceptions import PermissionDenied
 
@@ -84,5 +89,10 @@ def test_ban_lift_admin_only_and_on_chain():
 
 def test_ban_expiry_must_be_future():
     with pytest.raises(ValueError, match="future"):
-        ban_create(identity=identity_for_wallet(address=wallet(1).address), task=None, reason="r", evidence={},
-                   expires_at=timezone.now() - timedelta(days=1))  # fmt: skip
+        ban_create(
+            identity=identity_for_wallet(address=wallet(1).address),
+            task=None,
+            reason="r",
+            evidence={},
+            expires_at=timezone.now() - timedelta(days=1),
+        )

@@ -118,8 +118,13 @@ def test_banned_identity_is_refused_with_reason_and_expiry(task_factory):
     # given
     acct = wallet(1)
     until = timezone.now() + timedelta(days=3)
-    ban_create(identity=identity_for_wallet(address=acct.address), task=None, reason="label flipping in task 3",
-               evidence={"round": 2}, expires_at=until)  # fmt: skip
+    ban_create(
+        identity=identity_for_wallet(address=acct.address),
+        task=None,
+        reason="label flipping in task 3",
+        evidence={"round": 2},
+        expires_at=until,
+    )
     # when / then
     err = refused("banned", task_factory(), acct)
     assert "label flipping" in err.message and until.strftime("%Y-%m-%d") in err.message
@@ -127,8 +132,13 @@ def test_banned_identity_is_refused_with_reason_and_expiry(task_factory):
 
 def test_expired_ban_does_not_block(task_factory):
     acct = wallet(1)
-    ban = ban_create(identity=identity_for_wallet(address=acct.address), task=None, reason="x", evidence={},
-                     expires_at=timezone.now() + timedelta(seconds=30))  # fmt: skip
+    ban = ban_create(
+        identity=identity_for_wallet(address=acct.address),
+        task=None,
+        reason="x",
+        evidence={},
+        expires_at=timezone.now() + timedelta(seconds=30),
+    )
     ban.__class__.objects.filter(pk=ban.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert join(task_factory(), acct).pk
 
@@ -210,8 +220,13 @@ def test_credential_required(task_factory, issuer):
 def test_ban_goes_through_the_ledger(task_factory):
     task = task_factory()
     acct = wallet(1)
-    ban = ban_create(identity=identity_for_wallet(address=acct.address), task=task, reason="r", evidence={"a": 1},
-                     expires_at=None)  # fmt: skip
+    ban = ban_create(
+        identity=identity_for_wallet(address=acct.address),
+        task=task,
+        reason="r",
+        evidence={"a": 1},
+        expires_at=None,
+    )
     tx = ChainTx.objects.get(idempotency_key=f"ban:{ban.pk}")
     assert tx.contract_name == "IdentityRegistry" and tx.function == "ban"
     assert tx.args[0] == identity_for_wallet(address=acct.address).chain_hash
@@ -249,8 +264,13 @@ def test_api_join_refusal_has_reason(task_factory):
 
 def test_api_banned_sees_why(task_factory):
     acct = wallet(1)
-    ban_create(identity=identity_for_wallet(address=acct.address), task=None, reason="free riding", evidence={},
-               expires_at=None)  # fmt: skip
+    ban_create(
+        identity=identity_for_wallet(address=acct.address),
+        task=None,
+        reason="free riding",
+        evidence={},
+        expires_at=None,
+    )
     task = task_factory()
     client = api_for(acct)
     resp = client.post(f"/api/v1/tasks/{task.pk}/join/", signed_join(task, acct), format="json")

@@ -21,9 +21,17 @@ def test_happy_path(task_factory):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("start", "to"),
-    [(S.DRAFT, S.RECRUITING), (S.DRAFT, S.TRAINING), (S.RECRUITING, S.DRAFT), (S.TRAINING, S.CANCELLED),
-     (S.COMPLETED, S.RECRUITING), (S.CANCELLED, S.RECRUITING), (S.FAILED, S.TRAINING), (S.FINALIZING, S.TRAINING)],
-)  # fmt: skip
+    [
+        (S.DRAFT, S.RECRUITING),
+        (S.DRAFT, S.TRAINING),
+        (S.RECRUITING, S.DRAFT),
+        (S.TRAINING, S.CANCELLED),
+        (S.COMPLETED, S.RECRUITING),
+        (S.CANCELLED, S.RECRUITING),
+        (S.FAILED, S.TRAINING),
+        (S.FINALIZING, S.TRAINING),
+    ],
+)
 def test_illegal_transitions_raise(task_factory, start, to):
     task = task_factory(status=start)
     with pytest.raises(TaskStateError, match="cannot go from"):

@@ -337,8 +337,13 @@ def test_trace_phases_logs_each_step_of_run_clientapp(tmp_path):
     assert calls == ["pull", "install", ("app", {"message": "m", "context": "c"}), "push", ("exit", 0)]
     phases = [e for e in L.read_stats(stats.path) if e["event"] == "phase"]
     assert [p["phase"] for p in phases] == [
-        "pull_task_input", "install_from_fab", "load_clientapp", "clientapp", "push_message", "flwr_exit",
-    ]  # fmt: skip
+        "pull_task_input",
+        "install_from_fab",
+        "load_clientapp",
+        "clientapp",
+        "push_message",
+        "flwr_exit",
+    ]
     assert all(p["task_id"] == 9 and p["start_s"] >= 0 for p in phases)
     assert all(p["dur_s"] >= 0 for p in phases[:-1])
 

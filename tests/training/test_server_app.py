@@ -187,7 +187,7 @@ class _ScriptedGrid:
                     created_at=time.time(),
                     ttl=60,
                     message_type=MessageType.TRAIN,
-                ),  # fmt: skip
+                ),
                 content=RecordDict(),
             )
             for m in ready

@@ -100,9 +100,11 @@ def test_run_unknown_to_the_superlink_is_told_apart_from_a_superlink_that_does_n
 ):
     link = sl.SuperLink(var_dir=tmp_path / "var", address="127.0.0.1:1", flwr_home=tmp_path / "home")
     answers = {
-        "gone": sl.FlowerError("flwr ls failed (exit 1): Displaying information for run ID 7...\n[code: 16] Run ID not found."),
+        "gone": sl.FlowerError(
+            "flwr ls failed (exit 1): Displaying information for run ID 7...\n[code: 16] Run ID not found."
+        ),
         "down": sl.FlowerError("flwr ls failed (exit 1): failed to connect to all addresses"),
-    }  # fmt: skip
+    }
 
     state = {}
 

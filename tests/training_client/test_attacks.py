@@ -8,8 +8,11 @@ from training import attacks
 
 def arrays(seed=0):
     rng = np.random.default_rng(seed)
-    return [rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32),
-            np.array(7, dtype=np.int64)]  # fmt: skip
+    return [
+        rng.normal(size=(4, 3)).astype(np.float32),
+        rng.normal(size=3).astype(np.float32),
+        np.array(7, dtype=np.int64),
+    ]
 
 
 def test_registry_lists_builtin_attacks():

@@ -136,9 +136,21 @@ def test_status(logged_in, recruiting_task, good_data):
 
 def test_train_gives_up_waiting_for_registration(logged_in, recruiting_task, good_data, tmp_path):
     logged_in("join", "--task", str(recruiting_task.pk), "--data", str(good_data))
-    code, out, err = logged_in("train", "--task", str(recruiting_task.pk), "--data", str(good_data),
-                               "--superlink", "127.0.0.1:1", "--root-cert", str(tmp_path / "ca.crt"),
-                               "--wait-timeout", "0.2", "--poll", "0.1")  # fmt: skip
+    code, out, err = logged_in(
+        "train",
+        "--task",
+        str(recruiting_task.pk),
+        "--data",
+        str(good_data),
+        "--superlink",
+        "127.0.0.1:1",
+        "--root-cert",
+        str(tmp_path / "ca.crt"),
+        "--wait-timeout",
+        "0.2",
+        "--poll",
+        "0.1",
+    )
     assert code == 1 and "has not registered your node" in err
 
 

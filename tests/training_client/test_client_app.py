@@ -38,8 +38,12 @@ def global_model(run_config):
 def call_train(node_config, run_config, server_round=3):
     rc = {**RUN_CONFIG, **run_config}
     model = global_model(rc)
-    content = RecordDict({"arrays": ArrayRecord(model.state_dict()),
-                          "config": ConfigRecord({"server-round": server_round, "lr": 0.05})})  # fmt: skip
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord(model.state_dict()),
+            "config": ConfigRecord({"server-round": server_round, "lr": 0.05}),
+        }
+    )
     msg = Message(content=content, dst_node_id=5, message_type="train")
     ctx = Context(run_id=1, node_id=5, node_config=node_config, state=RecordDict(), run_config=rc)
     reply = client_app.train(msg, ctx)
@@ -53,12 +57,14 @@ def test_signed_reply_recovers_to_wallet(tmp_path, data_file):
     arrays = reply.content["arrays"].to_numpy_ndarrays()
     assert record["wallet"] == wallet.address
     assert record["update-hash"] == "0x" + zoo.weights_hash(arrays)
-    typed = eip712.update_typed_data(chain_id=31337, verifying_contract=REGISTRY, task_id=7, round=3,
-                                     update_hash=record["update-hash"])  # fmt: skip
+    typed = eip712.update_typed_data(
+        chain_id=31337, verifying_contract=REGISTRY, task_id=7, round=3, update_hash=record["update-hash"]
+    )
     assert eip712.recover_signer(typed, record["signature"]) == wallet.address
     # another round's typed data does not verify with this signature
-    other = eip712.update_typed_data(chain_id=31337, verifying_contract=REGISTRY, task_id=7, round=4,
-                                     update_hash=record["update-hash"])  # fmt: skip
+    other = eip712.update_typed_data(
+        chain_id=31337, verifying_contract=REGISTRY, task_id=7, round=4, update_hash=record["update-hash"]
+    )
     assert eip712.recover_signer(other, record["signature"]) != wallet.address
     assert reply.content["metrics"]["num-examples"] == 120
 

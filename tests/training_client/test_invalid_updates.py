@@ -30,8 +30,9 @@ def screen(tmp_path, data_file, attack):  # noqa: F811
         node_config["attack"] = attack
     global_arrays, reply = call_train(node_config, CHAIN, server_round=3)
     node_id = int(reply.metadata.src_node_id)
-    ctx = sa.SigningContext(participants={node_id: wallet.address}, chain_id=31337,
-                            registry_address=REGISTRY, chain_task_id=7)  # fmt: skip
+    ctx = sa.SigningContext(
+        participants={node_id: wallet.address}, chain_id=31337, registry_address=REGISTRY, chain_task_id=7
+    )
     strategy = sa.ValidatingFedAvg(signing=ctx, min_available_nodes=1, max_update_bytes=MAX_BYTES)
     model = task.model_spec({"local-epochs": 1, "dataset": "digits", "hidden": 16}).build()
     zoo.set_arrays(model, global_arrays)

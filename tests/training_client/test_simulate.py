@@ -15,8 +15,16 @@ from tests.tasks.factories import TaskFactory
 def test_simulated_participants_join_with_own_wallets_and_files(deployment, live_server, tmp_path):
     task = TaskFactory(feature_shape=[64], label_set=list(range(10)), max_participants=3)
     with pytest.raises(CommandError, match="has not registered your node"):
-        call_command("simulate_participants", task=task.pk, honest=2, malicious=1, attack="sign_flip",
-                     site=live_server.url, workdir=str(tmp_path / "sim"), register_timeout=0.5)  # fmt: skip
+        call_command(
+            "simulate_participants",
+            task=task.pk,
+            honest=2,
+            malicious=1,
+            attack="sign_flip",
+            site=live_server.url,
+            workdir=str(tmp_path / "sim"),
+            register_timeout=0.5,
+        )
     joined = Participation.objects.filter(task=task)
     assert joined.count() == 3
     manifest = json.loads((tmp_path / "sim" / "participants.json").read_text())
@@ -34,5 +42,6 @@ def test_simulated_participants_join_with_own_wallets_and_files(deployment, live
 
 def test_unknown_attack_is_refused(tmp_path):
     with pytest.raises(CommandError, match="unknown attack"):
-        call_command("simulate_participants", task=1, honest=1, malicious=1, attack="nope",
-                     workdir=str(tmp_path))  # fmt: skip
+        call_command(
+            "simulate_participants", task=1, honest=1, malicious=1, attack="nope", workdir=str(tmp_path)
+        )

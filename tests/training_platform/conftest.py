@@ -59,8 +59,10 @@ class FakeSuperLink:
         self.nodes[int(node_id)]["status"] = "unregistered"
 
     def list_nodes(self):
-        return [{"node-id": str(k), "owner-name": v["name"], "status": v["status"], "public-key": v["key"]}
-                for k, v in self.nodes.items()]  # fmt: skip
+        return [
+            {"node-id": str(k), "owner-name": v["name"], "status": v["status"], "public-key": v["key"]}
+            for k, v in self.nodes.items()
+        ]
 
     def start_run(self, app_dir, run_config):
         rid = self.next_run
@@ -104,24 +106,47 @@ def participate(task, acct, *, registered_node: int | None = None) -> Participat
     user = UserFactory(username=acct.address)
     key = node_key()
     p = Participation.objects.create(
-        task=task, user=user, wallet=acct.address, identity=identity_for_wallet(address=acct.address), node_public_key=key,
-        node_public_key_hash=eip712.node_public_key_hash(key), data_summary=summary(), data_summary_hash="0x",
+        task=task,
+        user=user,
+        wallet=acct.address,
+        identity=identity_for_wallet(address=acct.address),
+        node_public_key=key,
+        node_public_key_hash=eip712.node_public_key_hash(key),
+        data_summary=summary(),
+        data_summary_hash="0x",
         join_signature="0x",
-    )  # fmt: skip
+    )
     if registered_node is not None:
-        NodeRegistrationFactory(public_key_hash=p.node_public_key_hash, public_key=key, wallet=acct.address,
-                                identity=p.identity, node_id=registered_node)  # fmt: skip
+        NodeRegistrationFactory(
+            public_key_hash=p.node_public_key_hash,
+            public_key=key,
+            wallet=acct.address,
+            identity=p.identity,
+            node_id=registered_node,
+        )
     return p
 
 
 def sign_update(acct, task, rnd: int, sha: str, chain_id=31337, registry=REGISTRY) -> str:
-    msg = eip712.update_typed_data(chain_id=chain_id, verifying_contract=registry, task_id=task.chain_task_id,
-                                   round=rnd, update_hash="0x" + sha)  # fmt: skip
+    msg = eip712.update_typed_data(
+        chain_id=chain_id,
+        verifying_contract=registry,
+        task_id=task.chain_task_id,
+        round=rnd,
+        update_hash="0x" + sha,
+    )
     return eip712.sign_typed_data(msg, acct.key.hex())
 
 
-def write_round(path: Path, task, rnd: int, updates: list[tuple[int, object, bool]], *, ckpt_dir: Path | None = None,
-                partial_tail: str = "") -> dict:  # fmt: skip
+def write_round(
+    path: Path,
+    task,
+    rnd: int,
+    updates: list[tuple[int, object, bool]],
+    *,
+    ckpt_dir: Path | None = None,
+    partial_tail: str = "",
+) -> dict:
     """Append one round line as JsonlRoundHook writes it; updates: (node_id, account, accepted)."""
     import numpy as np
 
@@ -129,18 +154,35 @@ def write_round(path: Path, task, rnd: int, updates: list[tuple[int, object, boo
     from training.flower_app.server_app import save_safetensors
 
     arrays = [np.full((2, 2), rnd, dtype=np.float32)]
-    line = {"round": rnd, "global_sha256": zoo.weights_hash(arrays), "accuracy": 0.5 + rnd / 100, "loss": 1.0 / rnd,
-            "metrics": {}, "time": 0.0, "aggregation_rule": "fedavg", "updates": []}  # fmt: skip
+    line = {
+        "round": rnd,
+        "global_sha256": zoo.weights_hash(arrays),
+        "accuracy": 0.5 + rnd / 100,
+        "loss": 1.0 / rnd,
+        "metrics": {},
+        "time": 0.0,
+        "aggregation_rule": "fedavg",
+        "updates": [],
+    }
     if ckpt_dir is not None:
         ck = ckpt_dir / f"round-{rnd:04d}.safetensors"
         line["checkpoint"], line["checkpoint_sha256"] = str(ck), save_safetensors(ck, ["w"], arrays)
     for node_id, acct, accepted in updates:
         sha = keccak(text=f"{rnd}-{node_id}").hex()
-        line["updates"].append({
-            "node_id": node_id, "sha256": sha, "num_examples": 10, "norm": 1.0, "accepted": accepted,
-            "reason": "" if accepted else "bad signature", "metrics": {}, "wallet": acct.address,
-            "signature": sign_update(acct, task, rnd, sha), "score": 1.0 if accepted else 0.0,
-        })  # fmt: skip
+        line["updates"].append(
+            {
+                "node_id": node_id,
+                "sha256": sha,
+                "num_examples": 10,
+                "norm": 1.0,
+                "accepted": accepted,
+                "reason": "" if accepted else "bad signature",
+                "metrics": {},
+                "wallet": acct.address,
+                "signature": sign_update(acct, task, rnd, sha),
+                "score": 1.0 if accepted else 0.0,
+            }
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as f:
         f.write(json.dumps(line) + "\n" + partial_tail)

@@ -39,6 +39,16 @@ def test_tasks_made_by_create_task_have_distinct_titles(on_anvil, client):
 
 
 def test_an_explicit_title_is_kept(on_anvil):
-    call_command("create_task", "--dev-key", "6", "--title", "My digits", "--min-participants", "2",
-                 "--reward-eth", "0.01", stdout=io.StringIO())  # fmt: skip
+    call_command(
+        "create_task",
+        "--dev-key",
+        "6",
+        "--title",
+        "My digits",
+        "--min-participants",
+        "2",
+        "--reward-eth",
+        "0.01",
+        stdout=io.StringIO(),
+    )
     assert Task.objects.get().title == "My digits"

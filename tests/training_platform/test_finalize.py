@@ -42,12 +42,21 @@ def finalizing(tmp_path):
     run = RunFactory(task=task)
     for number, scores in SCORES.items():
         path, sha, weights = checkpoint_file(tmp_path / "ck" / f"round-{number}.safetensors", number)
-        rnd = RoundFactory(task=task, run=run, number=number, checkpoint_path=path, checkpoint_sha256=sha,
-                           global_sha256=weights, accuracy=0.5 + number / 10, loss=1.0 / number)  # fmt: skip
+        rnd = RoundFactory(
+            task=task,
+            run=run,
+            number=number,
+            checkpoint_path=path,
+            checkpoint_sha256=sha,
+            global_sha256=weights,
+            accuracy=0.5 + number / 10,
+            loss=1.0 / number,
+        )
         for i, score in enumerate(scores):
             if score is not None:
-                UpdateFactory(round=rnd, participation=parts[i], node_id=str(10 + i), score=score,
-                              accepted=score > 0)  # fmt: skip
+                UpdateFactory(
+                    round=rnd, participation=parts[i], node_id=str(10 + i), score=score, accepted=score > 0
+                )
     return task, parts
 
 
@@ -218,7 +227,13 @@ def test_services_send_jobs_by_name_after_commit_to_the_training_queue(
     assert len(callbacks) == 1, callbacks
     assert sent == [("training.jobs.task_finalize", [7, "t"], 5.0)]
     # every job name the services send is a registered job of the `training` queue
-    for name in ("node_register", "node_unregister_identity", "training_maybe_start", "training_run_launch",
-                 "training_run_follow", "task_finalize"):  # fmt: skip
+    for name in (
+        "node_register",
+        "node_unregister_identity",
+        "training_maybe_start",
+        "training_run_launch",
+        "training_run_follow",
+        "task_finalize",
+    ):
         assert getattr(jobs, name).name == f"training.jobs.{name}"
         assert current_app.amqp.router.route({}, f"training.jobs.{name}")["queue"].name == "training"

@@ -21,8 +21,12 @@ REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 ALICE = Account.from_key(keccak(text="alice"))
 BOB = Account.from_key(keccak(text="bob"))
 MALLORY = Account.from_key(keccak(text="mallory"))
-CTX = sa.SigningContext(participants={1: ALICE.address, 2: BOB.address}, chain_id=31337,
-                        registry_address=REGISTRY, chain_task_id=7)  # fmt: skip
+CTX = sa.SigningContext(
+    participants={1: ALICE.address, 2: BOB.address},
+    chain_id=31337,
+    registry_address=REGISTRY,
+    chain_task_id=7,
+)
 
 
 @pytest.fixture
@@ -39,13 +43,31 @@ def reply(global_record, node_id, *, signer=None, bcfl="auto", tamper=False, rou
     content = RecordDict({"arrays": record, "metrics": MetricRecord({"num-examples": 10, "train-loss": 0.1})})
     if bcfl == "auto":
         signed_hash = keccak(text="other").hex() if tamper else sha
-        msg = eip712.update_typed_data(chain_id=31337, verifying_contract=REGISTRY, task_id=7, round=round_,
-                                       update_hash="0x" + signed_hash)  # fmt: skip
-        content["bcfl"] = ConfigRecord({"wallet": signer.address, "update-hash": "0x" + signed_hash,
-                                        "signature": eip712.sign_typed_data(msg, signer.key.hex())})  # fmt: skip
-    meta = Metadata(run_id=1, message_id=f"m{node_id}", src_node_id=node_id, dst_node_id=0,
-                    reply_to_message_id="i", group_id="3", created_at=time.time(), ttl=3600,
-                    message_type=MessageType.TRAIN)  # fmt: skip
+        msg = eip712.update_typed_data(
+            chain_id=31337,
+            verifying_contract=REGISTRY,
+            task_id=7,
+            round=round_,
+            update_hash="0x" + signed_hash,
+        )
+        content["bcfl"] = ConfigRecord(
+            {
+                "wallet": signer.address,
+                "update-hash": "0x" + signed_hash,
+                "signature": eip712.sign_typed_data(msg, signer.key.hex()),
+            }
+        )
+    meta = Metadata(
+        run_id=1,
+        message_id=f"m{node_id}",
+        src_node_id=node_id,
+        dst_node_id=0,
+        reply_to_message_id="i",
+        group_id="3",
+        created_at=time.time(),
+        ttl=3600,
+        message_type=MessageType.TRAIN,
+    )
     return make_message(metadata=meta, content=content)
 
 
@@ -81,8 +103,13 @@ def test_bad_updates_are_rejected_with_reason(global_record, make, reason):
 
 
 def test_rejected_update_does_not_count_in_the_average(global_record, tmp_path):
-    strategy = sa.ValidatingFedAvg(signing=CTX, min_available_nodes=1, hook=sa.JsonlRoundHook(tmp_path / "r.jsonl"),
-                                   checkpoint_dir=tmp_path / "ck", round_offset=2)  # fmt: skip
+    strategy = sa.ValidatingFedAvg(
+        signing=CTX,
+        min_available_nodes=1,
+        hook=sa.JsonlRoundHook(tmp_path / "r.jsonl"),
+        checkpoint_dir=tmp_path / "ck",
+        round_offset=2,
+    )
     strategy._global = global_record
     arrays, _ = strategy.aggregate_train(
         1, [reply(global_record, 1, signer=ALICE), reply(global_record, 2, signer=MALLORY)]
@@ -126,9 +153,17 @@ def test_a_node_that_did_not_answer_is_recorded_against_that_node(global_record)
     strategy = sa.ValidatingFedAvg(signing=CTX, min_available_nodes=1)
     strategy._global = global_record
     strategy._train_sampled = [1, 2]
-    meta = Metadata(run_id=1, message_id="", src_node_id=sa.SUPERLINK_NODE_ID, dst_node_id=sa.SUPERLINK_NODE_ID,
-                    reply_to_message_id="i2", group_id="3", created_at=time.time(), ttl=3600,
-                    message_type=MessageType.TRAIN)  # fmt: skip
+    meta = Metadata(
+        run_id=1,
+        message_id="",
+        src_node_id=sa.SUPERLINK_NODE_ID,
+        dst_node_id=sa.SUPERLINK_NODE_ID,
+        reply_to_message_id="i2",
+        group_id="3",
+        created_at=time.time(),
+        ttl=3600,
+        message_type=MessageType.TRAIN,
+    )
     gone = make_message(metadata=meta, error=Error(code=3, reason="Node unavailable"))
     # when
     kept, accepted, rejected = strategy.screen([reply(global_record, 1, signer=ALICE), gone], 3)
@@ -150,9 +185,17 @@ def test_a_round_with_fewer_answers_than_the_task_needs_does_not_count(
     strategy = sa.ValidatingFedAvg(signing=CTX, min_available_nodes=1, min_train_nodes=needed, hook=hook)
     strategy._global = global_record
     strategy._train_sampled = [1, 2]
-    meta = Metadata(run_id=1, message_id="", src_node_id=sa.SUPERLINK_NODE_ID, dst_node_id=sa.SUPERLINK_NODE_ID,
-                    reply_to_message_id="i2", group_id="3", created_at=time.time(), ttl=3600,
-                    message_type=MessageType.TRAIN)  # fmt: skip
+    meta = Metadata(
+        run_id=1,
+        message_id="",
+        src_node_id=sa.SUPERLINK_NODE_ID,
+        dst_node_id=sa.SUPERLINK_NODE_ID,
+        reply_to_message_id="i2",
+        group_id="3",
+        created_at=time.time(),
+        ttl=3600,
+        message_type=MessageType.TRAIN,
+    )
     replies = [
         reply(global_record, 1, signer=ALICE),
         make_message(metadata=meta, error=Error(3, "Node unavailable")),

@@ -158,8 +158,13 @@ def test_ingest_is_idempotent_and_roots_match_contracts_merkle(var_dir, link):
     rec = Path(run.run_config["records-path"])
     accts = [account(i) for i in range(3)]
     write_round(rec, task, 1, [(10, accts[0], True), (11, accts[1], True), (12, accts[2], False)])
-    write_round(rec, task, 2, [(10, accts[0], True), (11, accts[1], True), (12, accts[2], True)],
-                partial_tail='{"round": 3, "glo')  # fmt: skip
+    write_round(
+        rec,
+        task,
+        2,
+        [(10, accts[0], True), (11, accts[1], True), (12, accts[2], True)],
+        partial_tail='{"round": 3, "glo',
+    )
     # when: the follower looks twice
     assert services.training_run_follow_step(run_id=run.pk, link=link) == "running"
     assert services.training_run_follow_step(run_id=run.pk, link=link) == "running"
@@ -277,9 +282,11 @@ def test_a_node_recorded_twice_in_a_round_is_stored_once(var_dir, link):
     task, _ = training_task(var_dir)
     run = started(task, link)
     write_round(
-        Path(run.run_config["records-path"]), task, 1,
+        Path(run.run_config["records-path"]),
+        task,
+        1,
         [(10, account(0), True), (1, account(7), False), (1, account(8), False)],
-    )  # fmt: skip
+    )
     # when
     services.run_ingest(run=run)
     # then: the round is stored (not stuck on the unique constraint), one row per node
@@ -442,8 +449,13 @@ def test_run_lost_by_a_restarted_superlink_is_resumed_without_counting_reconnect
     task, _ = training_task(var_dir)
     run = started(task, link)
     ck = Path(run.run_config["output-dir"]) / "checkpoints"
-    write_round(Path(run.run_config["records-path"]), task, 1,
-                [(10 + i, account(i), True) for i in range(3)], ckpt_dir=ck)  # fmt: skip
+    write_round(
+        Path(run.run_config["records-path"]),
+        task,
+        1,
+        [(10 + i, account(i), True) for i in range(3)],
+        ckpt_dir=ck,
+    )
 
     known = link.run_status
 

@@ -19,12 +19,26 @@ S = Task.Status
 def _round(task, run, number, updates):
     """A stored round with its updates: (participation or None, node_id, accepted, reason)."""
     accepted = sum(1 for _, _, ok, _ in updates if ok)
-    rnd = Round.objects.create(task=task, run=run, number=number, global_sha256="ab" * 32, accuracy=0.5 + number / 10,
-                               loss=1.0 / number, accepted_count=accepted, rejected_count=len(updates) - accepted,
-                               updates_root="0x" + "00" * 32)  # fmt: skip
+    rnd = Round.objects.create(
+        task=task,
+        run=run,
+        number=number,
+        global_sha256="ab" * 32,
+        accuracy=0.5 + number / 10,
+        loss=1.0 / number,
+        accepted_count=accepted,
+        rejected_count=len(updates) - accepted,
+        updates_root="0x" + "00" * 32,
+    )
     for part, node_id, ok, reason in updates:
-        Update.objects.create(round=rnd, node_id=str(node_id), participation=part,
-                              wallet=part.wallet if part else "", accepted=ok, reason=reason)  # fmt: skip
+        Update.objects.create(
+            round=rnd,
+            node_id=str(node_id),
+            participation=part,
+            wallet=part.wallet if part else "",
+            accepted=ok,
+            reason=reason,
+        )
     return rnd
 
 
@@ -32,8 +46,9 @@ def _trained(status, *, note="", run_error="", unknown_node_in_round=None):
     """A 3-round task with two participants, both accepted every round; optionally an unknown node's reply."""
     task = TaskFactory(rounds=3, min_participants=2, status=status, status_note=note)
     parts = [participate(task, account(i), registered_node=10 + i) for i in range(2)]
-    run = Run.objects.create(task=task, status=Run.Status.FAILED if run_error else Run.Status.COMPLETED,
-                             error=run_error)  # fmt: skip
+    run = Run.objects.create(
+        task=task, status=Run.Status.FAILED if run_error else Run.Status.COMPLETED, error=run_error
+    )
     for number in (1, 2, 3):
         updates = [(p, 10 + i, True, "") for i, p in enumerate(parts)]
         if number == unknown_node_in_round:
@@ -45,8 +60,10 @@ def _trained(status, *, note="", run_error="", unknown_node_in_round=None):
 def _cells(html: str, table_class: str) -> list[list[str]]:
     body = html.split(f'<table class="{table_class}">', 1)[1].split("</table>", 1)[0]
     rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.DOTALL)
-    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", r, re.DOTALL)]
-            for r in rows]  # fmt: skip
+    return [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", r, re.DOTALL)]
+        for r in rows
+    ]
 
 
 def test_participants_state_after_training_is_in_words(client):
@@ -118,13 +135,18 @@ def test_failed_task_is_explained_in_plain_language_with_the_detail_folded(clien
 @pytest.mark.parametrize(
     ("note", "plain"),
     [
-        ("commitRound of round 2 failed on chain: execution reverted", "Round 2 could not be recorded on the blockchain"),
-        ("Training failed 3 times; last: ServerApp stopped responding (heartbeat 70s old) after round 1",
-         "the training server stopped responding"),
+        (
+            "commitRound of round 2 failed on chain: execution reverted",
+            "Round 2 could not be recorded on the blockchain",
+        ),
+        (
+            "Training failed 3 times; last: ServerApp stopped responding (heartbeat 70s old) after round 1",
+            "the training server stopped responding",
+        ),
         ("Marked failed by admin: stopped by an admin", "This task was stopped by an administrator (admin)"),
         ("something nobody foresaw", "Training could not be completed (it stopped after round 3 of 3)"),
     ],
-)  # fmt: skip
+)
 def test_failure_kinds_have_plain_explanations(client, note, plain):
     task, _ = _trained(S.FAILED, note=note)
     html = client.get(reverse("tasks:detail", args=[task.pk])).content.decode()

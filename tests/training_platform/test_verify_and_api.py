@@ -36,10 +36,24 @@ def trained(var_dir, link):
         Round.objects.filter(task=task).select_related("commit_tx")
     ):  # what the indexer stores
         a = rnd.commit_tx.args
-        ChainEvent.objects.create(chain_id=31337, contract_name="TaskRegistry", address="0x0", event="RoundCommitted",
-                                  args={"taskId": a[0], "round": a[1], "globalModelHash": a[2], "updatesRoot": a[3],
-                                        "acceptedCount": a[4], "roundsDigest": "0x"},
-                                  block_number=i + 1, block_hash="0x", tx_hash=f"0x{i}", log_index=0)  # fmt: skip
+        ChainEvent.objects.create(
+            chain_id=31337,
+            contract_name="TaskRegistry",
+            address="0x0",
+            event="RoundCommitted",
+            args={
+                "taskId": a[0],
+                "round": a[1],
+                "globalModelHash": a[2],
+                "updatesRoot": a[3],
+                "acceptedCount": a[4],
+                "roundsDigest": "0x",
+            },
+            block_number=i + 1,
+            block_hash="0x",
+            tx_hash=f"0x{i}",
+            log_index=0,
+        )
     ChainTx.objects.filter(function="commitRound").update(status="confirmed", tx_hash="0xabc")
     return task, parts
 
@@ -85,8 +99,11 @@ def test_rounds_api_and_proof_permissions(trained):
     assert api.get(url).status_code == 403
     api.force_authenticate(parts[1].user)
     proof = api.get(url).json()
-    assert merkle.verify([bytes.fromhex(p[2:]) for p in proof["proof"]], bytes.fromhex(proof["root"][2:]),
-                         bytes.fromhex(proof["leaf"][2:]))  # fmt: skip
+    assert merkle.verify(
+        [bytes.fromhex(p[2:]) for p in proof["proof"]],
+        bytes.fromhex(proof["root"][2:]),
+        bytes.fromhex(proof["leaf"][2:]),
+    )
     assert proof["root"] == Round.objects.get(task=task, number=2).updates_root
     api.force_authenticate(task.creator)
     assert api.get(url).status_code == 200

@@ -81,8 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("keygen", help="create a new wallet key file (0600)")
     s.add_argument("--out", help="key file to create (default <home>/wallet.key)")
-    s.add_argument("--password-env", metavar="VAR",
-                   help="encrypt as a keystore JSON with the password in this environment variable")  # fmt: skip
+    s.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="encrypt as a keystore JSON with the password in this environment variable",
+    )
 
     s = sub.add_parser("login", help="sign in with your wallet (SIWE) and store an API token")
     s.add_argument("--site", required=True, help="platform URL, e.g. https://bcfl.example.org")
@@ -90,8 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--key", required=True, help="wallet key file (plain hex 0600, or keystore with $BCFL_KEY_PASSWORD)"
     )
 
-    for name, helptext in (("check", "check your data file against a task's data spec, locally"),
-                           ("join", "check, then join a task with a signed EIP-712 Join (sends only a summary)")):  # fmt: skip
+    for name, helptext in (
+        ("check", "check your data file against a task's data spec, locally"),
+        ("join", "check, then join a task with a signed EIP-712 Join (sends only a summary)"),
+    ):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--task", type=int, required=True, help="task id on the platform")
         s.add_argument(
@@ -108,10 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--superlink", required=True, metavar="HOST:PORT", help="the platform's SuperLink Fleet address"
     )
     s.add_argument("--root-cert", required=True, metavar="FILE", help="the platform's CA certificate")
-    s.add_argument("--isolation", choices=("warm", "subprocess"), default="warm",
-                   help="warm: one process imports torch once and forks per task (fast); subprocess: stock Flower")  # fmt: skip
-    s.add_argument("--wait-timeout", type=float, default=None, metavar="S",
-                   help="give up if the node is not registered after S seconds (default: wait)")  # fmt: skip
+    s.add_argument(
+        "--isolation",
+        choices=("warm", "subprocess"),
+        default="warm",
+        help="warm: one process imports torch once and forks per task (fast); subprocess: stock Flower",
+    )
+    s.add_argument(
+        "--wait-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="give up if the node is not registered after S seconds (default: wait)",
+    )
     s.add_argument("--poll", type=float, default=3.0, metavar="S", help="progress refresh interval")
 
     s = sub.add_parser("status", help="your participations and their state")
@@ -152,8 +166,11 @@ def _cmd_keygen(home: Home, args, out: TextIO) -> int:
             raise CliError(f"${args.password_env} is empty; set the keystore password there.")
     wallet, path = keygen(home, args.out, password)
     print(f"New wallet {wallet.address}", file=out)
-    print(f"Key file: {path} (mode 600{', encrypted keystore' if password else ''}). Keep it secret; "
-          "back it up.", file=out)  # fmt: skip
+    print(
+        f"Key file: {path} (mode 600{', encrypted keystore' if password else ''}). Keep it secret; "
+        "back it up.",
+        file=out,
+    )
     return 0
 
 
@@ -171,10 +188,16 @@ def _cmd_check(home: Home, args, out: TextIO) -> int:
 
 def _cmd_join(home: Home, args, out: TextIO) -> int:
     participation = join(home, args.task, args.data, args.site, args.key)
-    print(f"Joined task {participation['task']} ({participation.get('task_title', '')}) as "
-          f"{participation['wallet']}; status {participation['status']}.", file=out)  # fmt: skip
-    print(f"Sent: your data summary ({participation['data_summary'].get('n')} examples) and your node public key "
-          f"({home.task_dir(args.task) / 'node_key.pub'}). Next: `train --task {args.task} ...`.", file=out)  # fmt: skip
+    print(
+        f"Joined task {participation['task']} ({participation.get('task_title', '')}) as "
+        f"{participation['wallet']}; status {participation['status']}.",
+        file=out,
+    )
+    print(
+        f"Sent: your data summary ({participation['data_summary'].get('n')} examples) and your node public key "
+        f"({home.task_dir(args.task) / 'node_key.pub'}). Next: `train --task {args.task} ...`.",
+        file=out,
+    )
     return 0
 
 
@@ -184,10 +207,20 @@ def _cmd_train(home: Home, args, out: TextIO) -> int:
         raise CliError(check_report(task, summary, problems, args.data), code=3)
     print(f"Waiting for the platform to register your node for task {args.task}…", file=out, flush=True)
     node_id = wait_registered(home, args.task, timeout=args.wait_timeout, poll=min(args.poll, 5.0))
-    print(f"Node registered{f' (node id {node_id})' if node_id > 0 else ''}. Starting your SuperNode "
-          f"({args.isolation}) against {args.superlink}…", file=out, flush=True)  # fmt: skip
-    handle = start_node(home, args.task, args.data, superlink=args.superlink, root_cert=args.root_cert,
-                        isolation=args.isolation)  # fmt: skip
+    print(
+        f"Node registered{f' (node id {node_id})' if node_id > 0 else ''}. Starting your SuperNode "
+        f"({args.isolation}) against {args.superlink}…",
+        file=out,
+        flush=True,
+    )
+    handle = start_node(
+        home,
+        args.task,
+        args.data,
+        superlink=args.superlink,
+        root_cert=args.root_cert,
+        isolation=args.isolation,
+    )
     nodes = {"node": handle}
     try:
         status = follow(home, args.task, out=out, poll=args.poll, nodes=nodes)
@@ -227,8 +260,11 @@ def _cmd_status(home: Home, args, out: TextIO) -> int:
             judged = f", updates accepted {state['updates_accepted']}, rejected {state['updates_rejected']}"
             if state.get("last_rejection_reason"):
                 judged += f" (last: {state['last_rejection_reason']})"
-        print(f"task {r['task']} {r.get('task_title', '')!r}: task {r.get('task_status')}, you {r['status']}, "
-              f"{node_text}{trained}{judged}", file=out)  # fmt: skip
+        print(
+            f"task {r['task']} {r.get('task_title', '')!r}: task {r.get('task_status')}, you {r['status']}, "
+            f"{node_text}{trained}{judged}",
+            file=out,
+        )
     return 0
 
 

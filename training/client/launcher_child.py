@@ -45,9 +45,12 @@ def trace_phases(module: Any, stats: Stats, task_id: int) -> None:
                 return fn(*args, **kwargs)
             finally:
                 stats.write(
-                    "phase", task_id=task_id, phase=name,
-                    start_s=round(start - t0, 3), dur_s=round(time.monotonic() - start, 3),
-                )  # fmt: skip
+                    "phase",
+                    task_id=task_id,
+                    phase=name,
+                    start_s=round(start - t0, 3),
+                    dur_s=round(time.monotonic() - start, 3),
+                )
 
         return wrapper
 

@@ -67,8 +67,14 @@ def join(
     return client.join(task, wallet, node_public_key=public_key, data_summary=summary)
 
 
-def wait_registered(home: Home, task_id: int, *, timeout: float | None = None, poll: float = 2.0,
-                    on_wait: Callable[[dict | None], None] | None = None) -> int:  # fmt: skip
+def wait_registered(
+    home: Home,
+    task_id: int,
+    *,
+    timeout: float | None = None,
+    poll: float = 2.0,
+    on_wait: Callable[[dict | None], None] | None = None,
+) -> int:
     """Block until the platform has registered this participant's node; returns its node id (-1: not shown)."""
     client = home.client(need_login=True)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -100,8 +106,13 @@ def wait_registered(home: Home, task_id: int, *, timeout: float | None = None, p
         time.sleep(poll)
 
 
-def node_config_for(home: Home, task_id: int, data: str | Path, key_path: str | Path | None = None,
-                    extra: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def node_config_for(
+    home: Home,
+    task_id: int,
+    data: str | Path,
+    key_path: str | Path | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     key_path = key_path or home.config().get("key_path")
     if not key_path:
         raise CliError("No wallet key file known. Run `login` first.")
@@ -114,9 +125,17 @@ def node_config_for(home: Home, task_id: int, data: str | Path, key_path: str | 
     return config
 
 
-def start_node(home: Home, task_id: int, data: str | Path, *, superlink: str, root_cert: str | Path,
-               isolation: str = "warm", key_path: str | Path | None = None,
-               extra_node_config: Mapping[str, Any] | None = None):  # fmt: skip
+def start_node(
+    home: Home,
+    task_id: int,
+    data: str | Path,
+    *,
+    superlink: str,
+    root_cert: str | Path,
+    isolation: str = "warm",
+    key_path: str | Path | None = None,
+    extra_node_config: Mapping[str, Any] | None = None,
+):
     """Start this participant's SuperNode (``training.client.supernode``); returns its handle (call ``stop()``)."""
     from training.client import supernode
 
@@ -147,8 +166,15 @@ def local_rounds(home: Home, task_id: int) -> list[dict]:
         return []
 
 
-def follow(home: Home, task_id: int, *, out: TextIO = sys.stdout, poll: float = 3.0,
-           timeout: float | None = None, nodes: dict | None = None) -> str:  # fmt: skip
+def follow(
+    home: Home,
+    task_id: int,
+    *,
+    out: TextIO = sys.stdout,
+    poll: float = 3.0,
+    timeout: float | None = None,
+    nodes: dict | None = None,
+) -> str:
     """Show progress until the task's run ends (or timeout); returns the task status.
 
     ``nodes`` holds this participant's SuperNode handle under "node" and is updated in place: while the task
@@ -180,8 +206,10 @@ def follow(home: Home, task_id: int, *, out: TextIO = sys.stdout, poll: float = 
             try:
                 revive(nodes, max_restarts=MAX_NODE_RESTARTS, log=say)
             except RuntimeError as exc:
-                raise CliError(f"Your SuperNode keeps stopping: {exc}\n"
-                               + _tail(home.task_dir(task_id) / "supernode.log")) from exc  # fmt: skip
+                raise CliError(
+                    f"Your SuperNode keeps stopping: {exc}\n"
+                    + _tail(home.task_dir(task_id) / "supernode.log")
+                ) from exc
         if deadline is not None and time.monotonic() > deadline:
             return status
         time.sleep(poll)

@@ -335,8 +335,10 @@ def revive(
                 f"see {handle.log_path or 'its log'}"
             )
         if log is not None:
-            log(f"SuperNode {key} stopped (exit code {code}); starting it again "
-                f"({handle.restarts + 1} of at most {max_restarts})")  # fmt: skip
+            log(
+                f"SuperNode {key} stopped (exit code {code}); starting it again "
+                f"({handle.restarts + 1} of at most {max_restarts})"
+            )
         try:
             new = handle.restarted()
         except Exception as exc:  # noqa: BLE001 - counted; tried again after the backoff

@@ -98,8 +98,9 @@ def load_wallet(path: str | Path, *, password: str | None = None, password_env: 
     return Wallet(account.address, "0x" + key.hex())
 
 
-def sign_update(wallet: Wallet, *, chain_id: int, registry: str, task_id: int, round: int,
-                update_hash: str) -> str:  # fmt: skip
+def sign_update(
+    wallet: Wallet, *, chain_id: int, registry: str, task_id: int, round: int, update_hash: str
+) -> str:
     """EIP-712 ``Update(taskId, round, updateHash)`` signature, 0x hex."""
     from bcfl_core import eip712
 

@@ -225,9 +225,13 @@ class ValidatingFedAvg(FedAvg):
     def _score(self, task_round: int, accepted: list[UpdateRecord], rejected: list[UpdateRecord]) -> None:
         """Set each accepted update's contribution score (scored against the round's starting model)."""
         scores = self.scorer(
-            task_round, accepted, rejected, self._global.to_numpy_ndarrays(), self._kept_arrays,
+            task_round,
+            accepted,
+            rejected,
+            self._global.to_numpy_ndarrays(),
+            self._kept_arrays,
             self.central_eval,
-        )  # fmt: skip
+        )
         for u in accepted:
             u.score = float(scores.get(u.node_id, 0.0))
 

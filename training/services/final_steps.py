@@ -60,7 +60,7 @@ def final_model_save(*, task: Task) -> None:
             "sha256": digest,
             "weights_sha256": rnd.global_sha256,
             "metrics": metrics,
-        },  # fmt: skip
+        },
     )
 
 
@@ -81,7 +81,7 @@ def contributions_record(*, task: Task) -> None:
                 "per_round": per_round,
                 "cumulative": sum(per_round.values()),
                 "accepted_rounds": sum(1 for n in numbers if mine.get(n, (0.0, False))[1]),
-            },  # fmt: skip
+            },
         )
 
 

@@ -138,8 +138,9 @@ def _transient(task: Task, name: str, exc: BaseException, token: str | None) -> 
     finalize_claim(
         task_id=task.pk, token=token, seconds=countdown + _lease_seconds()
     )  # keep it while waiting
-    logger.warning("task %s finalize step %s failed (%s); retry %s in %.0fs", task.pk, name, exc, fin.attempts,
-                   countdown)  # fmt: skip
+    logger.warning(
+        "task %s finalize step %s failed (%s); retry %s in %.0fs", task.pk, name, exc, fin.attempts, countdown
+    )
     return FinalizeOutcome("retry", name, countdown)
 
 
@@ -167,8 +168,9 @@ def finalize_advance(*, task_id: int, token: str | None = None) -> FinalizeOutco
         logger.exception("task %s finalize step %s", task_id, name)
         finalize_fail(task=task, step=name, reason=f"{type(exc).__name__}: {exc}")
         return FinalizeOutcome("failed", name)
-    return FinalizeOutcome("completed" if _next_step(Finalization.objects.get(task_id=task_id)) is None
-                           else "more", name)  # fmt: skip
+    return FinalizeOutcome(
+        "completed" if _next_step(Finalization.objects.get(task_id=task_id)) is None else "more", name
+    )
 
 
 def task_finalize(

@@ -139,8 +139,10 @@ def _after_completed(task: Task) -> str:
     if failed:
         from training.services.runs import task_fail
 
-        task_fail(task=task, reason=f"commitRound of round {failed[0].number} failed on chain: "
-                                    f"{failed[0].commit_tx.error}")  # fmt: skip
+        task_fail(
+            task=task,
+            reason=f"commitRound of round {failed[0].number} failed on chain: {failed[0].commit_tx.error}",
+        )
         return "failed"
     confirmed = [r for r in commits if r.commit_tx and r.commit_tx.status == ChainTx.Status.CONFIRMED]
     if len(commits) < task.rounds or len(confirmed) < len(commits):
@@ -186,8 +188,15 @@ def _next_run(run_id: int, *, link, token: str | None) -> int:
     return nxt.pk
 
 
-def training_follow(*, run_id: int, link=None, max_seconds: float = 60.0, poll: float = 2.0,
-                    sleep=time.sleep, token: str | None = None) -> tuple[str, int]:  # fmt: skip
+def training_follow(
+    *,
+    run_id: int,
+    link=None,
+    max_seconds: float = 60.0,
+    poll: float = 2.0,
+    sleep=time.sleep,
+    token: str | None = None,
+) -> tuple[str, int]:
     """Follow a task's runs for up to `max_seconds` (switching to resumed attempts, launching them).
 
     Returns (state, run id to follow next). Used by the job (which re-enqueues itself while "running") and

@@ -79,7 +79,7 @@ def _update_rows(rnd: Round, records: list[dict], nodes: dict[int, Participation
                 reason=str(u.get("reason") or ("unknown node" if participation is None else "")),
                 score=score,
                 score_uint=score_uint(score),
-            )  # fmt: skip
+            )
         )
     return updates
 
@@ -107,7 +107,7 @@ def _enqueue_commit(rnd: Round) -> None:
             "0x" + rnd.global_sha256,
             rnd.updates_root,
             rnd.accepted_count,
-        ],  # fmt: skip
+        ],
         task_ref=str(task.pk),
     )
 

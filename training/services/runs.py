@@ -145,8 +145,13 @@ def build_run_config(*, run: Run, nodes: dict[int, Participation]) -> dict[str, 
     config.update(common.setting("TRAINING_RUN_CONFIG_EXTRA", {}) or {})
     if run.resume_from_round:
         last = Round.objects.get(task=task, number=run.resume_from_round)
-        config.update({"resume-from-round": int(run.resume_from_round),
-                       "initial-checkpoint": last.checkpoint_path, "initial-sha256": last.global_sha256})  # fmt: skip
+        config.update(
+            {
+                "resume-from-round": int(run.resume_from_round),
+                "initial-checkpoint": last.checkpoint_path,
+                "initial-sha256": last.global_sha256,
+            }
+        )
     return config
 
 

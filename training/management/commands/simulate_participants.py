@@ -42,20 +42,30 @@ class Command(BaseCommand):
         parser.add_argument("--task", type=int, required=True, help="task id (platform row id)")
         parser.add_argument("--honest", type=int, default=8)
         parser.add_argument("--malicious", type=int, default=0)
-        parser.add_argument("--attack", default="label_flip",
-                            help=f"attack of the malicious ones: {', '.join(attacks.names())} "
-                                 "(options inline: 'scaling:factor=5')")  # fmt: skip
+        parser.add_argument(
+            "--attack",
+            default="label_flip",
+            help=f"attack of the malicious ones: {', '.join(attacks.names())} "
+            "(options inline: 'scaling:factor=5')",
+        )
         parser.add_argument("--site", default=getattr(settings, "BCFL_SITE_URL", "http://127.0.0.1:8000"))
         parser.add_argument("--superlink", default=settings.SUPERLINK_ADDRESS)
-        parser.add_argument("--root-cert", default=None,
-                            help="the SuperLink's CA certificate (default <VAR_DIR>/flwr/certs/ca.crt)")  # fmt: skip
+        parser.add_argument(
+            "--root-cert",
+            default=None,
+            help="the SuperLink's CA certificate (default <VAR_DIR>/flwr/certs/ca.crt)",
+        )
         parser.add_argument("--isolation", choices=("warm", "subprocess"), default="warm")
         parser.add_argument("--dataset", default="digits", choices=datasets.BUNDLED_DATASETS)
         parser.add_argument("--partitioning", default="iid", choices=("iid", "dirichlet"))
         parser.add_argument("--alpha", type=float, default=0.5, help="Dirichlet alpha (non-IID skew)")
         parser.add_argument("--seed", type=int, default=42)
-        parser.add_argument("--register-timeout", type=float, default=300.0,
-                            help="seconds to wait for the platform to register the nodes")  # fmt: skip
+        parser.add_argument(
+            "--register-timeout",
+            type=float,
+            default=300.0,
+            help="seconds to wait for the platform to register the nodes",
+        )
         parser.add_argument(
             "--timeout", type=float, default=None, help="stop following after this many seconds"
         )
@@ -77,8 +87,15 @@ class Command(BaseCommand):
         root_cert = Path(o["root_cert"] or Path(settings.VAR_DIR) / "flwr" / "certs" / "ca.crt")
         try:
             sim = Simulation(o["task"], base, site=o["site"], out=self.stdout, poll=o["poll"])
-            sim.prepare(n, o["malicious"], o["attack"], dataset=o["dataset"], scheme=o["partitioning"],
-                        alpha=o["alpha"], seed=o["seed"])  # fmt: skip
+            sim.prepare(
+                n,
+                o["malicious"],
+                o["attack"],
+                dataset=o["dataset"],
+                scheme=o["partitioning"],
+                alpha=o["alpha"],
+                seed=o["seed"],
+            )
             sim.join_all()
             sim.wait_registered(o["register_timeout"])
         except (api.ApiError, CliError) as exc:
@@ -130,8 +147,9 @@ class Simulation:
         if hasattr(self.out, "flush"):
             self.out.flush()
 
-    def prepare(self, n: int, malicious: int, attack: str, *, dataset: str, scheme: str, alpha: float,
-                seed: int) -> None:  # fmt: skip
+    def prepare(
+        self, n: int, malicious: int, attack: str, *, dataset: str, scheme: str, alpha: float, seed: int
+    ) -> None:
         ds = datasets.load_dataset(dataset)
         for i in range(n):
             home = Home(self.base / f"p{i}")
@@ -145,11 +163,22 @@ class Simulation:
                 np.savez(f, x=x, y=y)
             role = "malicious" if i >= n - malicious else "honest"
             wallet = load_wallet(key)
-            self.participants.append({"index": i, "home": home, "key": key, "data": data, "role": role,
-                                      "attack": attack if role == "malicious" else "", "wallet": wallet.address,
-                                      "examples": int(len(y))})  # fmt: skip
-        self.log(f"{n} participants under {self.base} ({malicious} malicious: {attack if malicious else '-'}); "
-                 f"{dataset} {scheme} partitions of {', '.join(str(p['examples']) for p in self.participants)}")  # fmt: skip
+            self.participants.append(
+                {
+                    "index": i,
+                    "home": home,
+                    "key": key,
+                    "data": data,
+                    "role": role,
+                    "attack": attack if role == "malicious" else "",
+                    "wallet": wallet.address,
+                    "examples": int(len(y)),
+                }
+            )
+        self.log(
+            f"{n} participants under {self.base} ({malicious} malicious: {attack if malicious else '-'}); "
+            f"{dataset} {scheme} partitions of {', '.join(str(p['examples']) for p in self.participants)}"
+        )
 
     def join_all(self) -> None:
         kept = []
@@ -193,9 +222,16 @@ class Simulation:
             extra = {"partition-id": p["index"]}  # seeds differ per participant
             if p["attack"]:
                 extra["attack"] = p["attack"]
-            handle = client_lib.start_node(p["home"], self.task_id, p["data"], superlink=superlink,
-                                           root_cert=root_cert, isolation=isolation, key_path=p["key"],
-                                           extra_node_config=extra)  # fmt: skip
+            handle = client_lib.start_node(
+                p["home"],
+                self.task_id,
+                p["data"],
+                superlink=superlink,
+                root_cert=root_cert,
+                isolation=isolation,
+                key_path=p["key"],
+                extra_node_config=extra,
+            )
             self.handles[p["index"]] = handle
             p["pids"] = [h.pid for h in (handle.supernode, handle.launcher) if h is not None]
         self.log(f"Started {len(self.handles)} SuperNode(s) ({isolation}) against {superlink}.")
@@ -213,16 +249,21 @@ class Simulation:
             )
             trained = [len(client_lib.local_rounds(p["home"], self.task_id)) for p in self.participants]
             done = max([done, *trained])
-            line = (f"{client_lib.progress_bar(done, total)} round {done}/{total} · task {task['status']} · "
-                    f"rounds trained per node {trained}")  # fmt: skip
+            line = (
+                f"{client_lib.progress_bar(done, total)} round {done}/{total} · task {task['status']} · "
+                f"rounds trained per node {trained}"
+            )
             if line != last:
                 self.log(line)
                 last = line
             if task["status"] in api.ENDED_STATUSES:
                 return task["status"]
             try:  # a SuperNode that stopped (the SuperLink restarted) is started again, with backoff
-                for i in revive(self.handles, max_restarts=client_lib.MAX_NODE_RESTARTS,
-                                log=lambda m: self.log(m.replace("SuperNode ", "SuperNode of p", 1))):  # fmt: skip
+                for i in revive(
+                    self.handles,
+                    max_restarts=client_lib.MAX_NODE_RESTARTS,
+                    log=lambda m: self.log(m.replace("SuperNode ", "SuperNode of p", 1)),
+                ):
                     h = self.handles[i]
                     part = next(p for p in self.participants if p["index"] == i)
                     part["pids"] = [x.pid for x in (h.supernode, h.launcher) if x is not None]
@@ -255,8 +296,10 @@ class Simulation:
         return self.base / "participants.json"
 
     def _write_manifest(self) -> None:
-        rows = [{k: (str(v) if isinstance(v, Path) else v) for k, v in p.items() if k != "home"}
-                for p in self.participants]  # fmt: skip
+        rows = [
+            {k: (str(v) if isinstance(v, Path) else v) for k, v in p.items() if k != "home"}
+            for p in self.participants
+        ]
         self.manifest.write_text(
             json.dumps({"task": self.task_id, "site": self.site, "participants": rows}, indent=2)
         )

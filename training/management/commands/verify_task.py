@@ -14,9 +14,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("task_id", type=int, help="Platform task id")
         parser.add_argument(
-            "--source", choices=["chain", "index"], default="chain",
+            "--source",
+            choices=["chain", "index"],
+            default="chain",
             help="Read RoundCommitted from the chain's logs (default) or from the indexed ChainEvent table",
-        )  # fmt: skip
+        )
 
     def handle(self, *args, task_id: int, source: str, **options):
         task = Task.objects.filter(pk=task_id).first()
