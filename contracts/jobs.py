@@ -1,12 +1,15 @@
 """Celery jobs for the chain: thin wrappers over contracts.services / contracts.indexer.
 
 `chain_tx_*` and `chain_reconcile_pending` are routed to the `chain` queue (one worker, concurrency 1).
+The services enqueue `chain_tx_send` by name (`contracts.services.SEND_JOB`), so imports go one way:
+jobs -> services.
 """
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from contracts import indexer, services
 from contracts.chain import ChainUnavailable
 
 
@@ -20,26 +23,20 @@ from contracts.chain import ChainUnavailable
 )
 def chain_tx_send(tx_id: int) -> str:
     """Send one ledger transaction; transient chain errors retry with backoff, a revert is final."""
-    from contracts.services import chain_tx_process
-
-    return chain_tx_process(tx_id=tx_id).status
+    return services.chain_tx_process(tx_id=tx_id).status
 
 
 @shared_task(acks_late=True)
 def chain_reconcile_pending() -> dict:
-    from contracts.services import chain_tx_reconcile_pending
-
     try:
-        return chain_tx_reconcile_pending(requeue_queued_after=60)
+        return services.chain_tx_reconcile_pending(requeue_queued_after=60)
     except ChainUnavailable as exc:  # next beat tick tries again
         return {"error": str(exc)}
 
 
 @shared_task(acks_late=True)
 def chain_index_events() -> dict:
-    from contracts.indexer import chain_index_events as index
-
     try:
-        return index()
+        return indexer.chain_index_events()
     except ChainUnavailable as exc:
         return {"error": str(exc)}

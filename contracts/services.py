@@ -13,19 +13,21 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contracts import chain
 from contracts.chain import ChainError, ChainRejected, ChainRevert, ChainUnavailable
-from contracts.models import ChainTx, Deployment, SignerLock
+from contracts.models import ChainTx, SignerLock
 from contracts.signer import get_signer
 
 logger = logging.getLogger(__name__)
 
 FINAL = (ChainTx.Status.CONFIRMED, ChainTx.Status.FAILED)
 LIVE = (ChainTx.Status.SIGNED, ChainTx.Status.SENT)
+SEND_JOB = "contracts.jobs.chain_tx_send"
 _TX_FIELDS = [
     "status",
     "sender",
@@ -42,9 +44,13 @@ _TX_FIELDS = [
 # --- enqueue ------------------------------------------------------------------------------------
 
 
-def _chain_tx_create(
+def chain_tx_create(
     *, key: str, contract_name: str, function: str, args: list, value_wei: int = 0, task_ref: str = ""
 ) -> tuple[ChainTx, bool]:
+    """Record a transaction under its idempotency key without sending it: (row, created).
+
+    The same key returns the existing row (a warning is logged if it was for another function).
+    """
     args = chain.json_safe(list(args or []))
     defaults = {
         "chain_id": settings.CHAIN_ID,
@@ -78,16 +84,22 @@ def chain_tx_enqueue(
 
     The same key returns the existing row; a job is enqueued (after commit) unless that row is final.
     """
-    tx, _created = _chain_tx_create(
+    tx, _created = chain_tx_create(
         key=key, contract_name=contract_name, function=function, args=list(args), value_wei=value_wei,
         task_ref=task_ref,
     )  # fmt: skip
     if tx.status not in FINAL:
-        from contracts.jobs import chain_tx_send
-
         tx_id = tx.id
-        transaction.on_commit(lambda: chain_tx_send.delay(tx_id))
+        transaction.on_commit(lambda: chain_tx_send_later(tx_id))
     return tx
+
+
+def chain_tx_send_later(tx_id: int) -> None:
+    """Hand the row to the `chain` worker (job `contracts.jobs.chain_tx_send`, routed to queue `chain`).
+
+    By name, so this module never imports the jobs module (the jobs import the services).
+    """
+    current_app.send_task(SEND_JOB, args=[tx_id])
 
 
 # --- process ------------------------------------------------------------------------------------
@@ -253,115 +265,19 @@ def chain_tx_reconcile_pending(
         else:
             counts["pending"] += 1
     if requeue_queued_after is not None:
-        from contracts.jobs import chain_tx_send
-
         stale = timezone.now() - timedelta(seconds=requeue_queued_after)
         for tx_id in ChainTx.objects.filter(
             chain_id=settings.CHAIN_ID, status=ChainTx.Status.QUEUED, updated_at__lte=stale
         ).values_list("id", flat=True):
-            chain_tx_send.delay(tx_id)
+            chain_tx_send_later(tx_id)
             counts["requeued"] += 1
     return counts
 
 
-# --- deployment ---------------------------------------------------------------------------------
-
-
-def _constructor_args(name: str, signer_address: str, addresses: dict[str, str]) -> list:
-    site = getattr(settings, "SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-    plan = {
-        "IdentityRegistry": [signer_address],
-        "TaskRegistry": [signer_address],
-        "ModelNFT": [signer_address, getattr(settings, "NFT_METADATA_BASE_URI", f"{site}/api/nft/")],
-        "StakeToken": [
-            signer_address,
-            getattr(settings, "STAKE_METADATA_URI", f"{site}/api/stake/{{id}}.json"),
-        ],
-        "Marketplace": lambda: [addresses["ModelNFT"], addresses["StakeToken"]],
-    }
-    args = plan[name]
-    return args() if callable(args) else args
-
-
-# Roles the platform signer must hold on each contract (constructors grant them; checked and fixed if not).
-PLATFORM_ROLES = {
-    "IdentityRegistry": ["BANNER_ROLE"],
-    "TaskRegistry": ["PLATFORM_ROLE"],
-    "ModelNFT": ["MINTER_ROLE"],
-    "StakeToken": ["MINTER_ROLE", "PAYOUT_ROLE"],
-}
-
-
-def deploy_contracts(*, redeploy_missing: bool = False, log=logger.info) -> dict:
-    """Deploy the five contracts in dependency order through the ledger, idempotently.
-
-    A recorded deployment whose address has no code (e.g. a fresh anvil) is an error unless
-    `redeploy_missing`. Returns {"deployed": [...], "existing": [...], "roles_granted": [...]}.
-    """
-    signer = get_signer()
-    chain_id = settings.CHAIN_ID
-    actual = chain.actual_chain_id()
-    if actual != chain_id:
-        raise ChainError(f"CHAIN_ID is {chain_id} but the node at {settings.CHAIN_RPC_URL} reports {actual}")
-    result: dict[str, list] = {"deployed": [], "existing": [], "roles_granted": []}
-    addresses: dict[str, str] = {}
-    for name in chain.CONTRACT_NAMES:
-        sha = chain.bytecode_sha256(name)
-        existing = Deployment.objects.filter(chain_id=chain_id, name=name).first()
-        if existing is not None:
-            if chain.has_code(existing.address):
-                if existing.bytecode_sha256 and existing.bytecode_sha256 != sha:
-                    log(f"warning: {name} at {existing.address} was built from different bytecode")
-                addresses[name] = existing.address
-                result["existing"].append(name)
-                continue
-            if not redeploy_missing:
-                raise ChainError(
-                    f"{name} is recorded at {existing.address} on chain {chain_id} but there is no code there "
-                    "(fresh or reset node?). Run `manage.py deploy_contracts --redeploy-missing` to deploy again."
-                )
-            log(f"{name}: no code at recorded {existing.address}; redeploying")
-        args = _constructor_args(name, signer.address, addresses)
-        key = f"deploy:{chain_id}:{name}:{sha[:16]}"
-        if existing is not None:  # a redeploy needs a fresh idempotency key
-            key += f":{timezone.now().strftime('%Y%m%dT%H%M%S%f')}"
-        tx, _ = _chain_tx_create(key=key, contract_name=name, function=chain.CONSTRUCTOR, args=args)
-        tx = chain_tx_process(tx_id=tx.id)
-        if tx.status != ChainTx.Status.CONFIRMED:
-            raise ChainError(f"deploying {name} failed: {tx.error or tx.status}")
-        address = chain.get_receipt(tx.tx_hash)["contractAddress"]
-        Deployment.objects.update_or_create(
-            chain_id=chain_id,
-            name=name,
-            defaults={
-                "address": address,
-                "tx_hash": tx.tx_hash,
-                "block_number": tx.block_number,
-                "bytecode_sha256": sha,
-            },  # fmt: skip
-        )
-        addresses[name] = address
-        result["deployed"].append(name)
-        log(f"{name}: deployed at {address} (tx {tx.tx_hash}, block {tx.block_number})")
-    for name, roles in PLATFORM_ROLES.items():
-        for role in roles:
-            role_id = chain.call(name, role)
-            if chain.call(name, "hasRole", [role_id, signer.address]):
-                continue
-            key = f"grant:{chain_id}:{name}:{addresses[name]}:{role}:{signer.address}"
-            tx, _ = _chain_tx_create(key=key, contract_name=name, function="grantRole",
-                                     args=[role_id, signer.address])  # fmt: skip
-            tx = chain_tx_process(tx_id=tx.id)
-            if tx.status != ChainTx.Status.CONFIRMED:
-                raise ChainError(f"granting {role} on {name} failed: {tx.error or tx.status}")
-            result["roles_granted"].append(f"{name}.{role}")
-    return result
-
-
 __all__ = [
     "ChainUnavailable",
+    "chain_tx_create",
     "chain_tx_enqueue",
     "chain_tx_process",
     "chain_tx_reconcile_pending",
-    "deploy_contracts",
 ]

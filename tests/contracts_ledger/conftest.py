@@ -41,6 +41,6 @@ def fresh_chain(settings, fresh_anvil):
 @pytest.fixture
 def deployed(chain_settings):
     """The five contracts, deployed through the ledger on the session anvil for this test's DB."""
-    from contracts.services import deploy_contracts
+    from contracts.deployment import deploy_contracts
 
     return deploy_contracts(log=lambda _msg: None)

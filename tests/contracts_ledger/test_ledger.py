@@ -8,7 +8,7 @@ from contracts import chain
 from contracts.chain import ETH_TRANSFER, ChainUnavailable
 from contracts.models import ChainTx
 from contracts.services import (
-    _chain_tx_create,
+    chain_tx_create,
     chain_tx_enqueue,
     chain_tx_process,
     chain_tx_reconcile_pending,
@@ -21,18 +21,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _transfer(key: str, wei: int = 1) -> ChainTx:
-    tx, _ = _chain_tx_create(
+    tx, _ = chain_tx_create(
         key=key, contract_name="", function=ETH_TRANSFER, args=[RECIPIENT], value_wei=wei
     )
     return tx
 
 
-def test_enqueue_is_idempotent_and_enqueues_after_commit(
-    chain_settings, monkeypatch, django_capture_on_commit_callbacks
-):
+def test_enqueue_is_idempotent_and_enqueues_after_commit(db, monkeypatch, django_capture_on_commit_callbacks):
     # given
     sent: list[int] = []
-    monkeypatch.setattr("contracts.jobs.chain_tx_send.delay", lambda tx_id: sent.append(tx_id))
+    monkeypatch.setattr("contracts.services.chain_tx_send_later", lambda tx_id: sent.append(tx_id))
     # when
     with django_capture_on_commit_callbacks(execute=True):
         first = chain_tx_enqueue(key="k-1", contract_name="", function=ETH_TRANSFER, args=[RECIPIENT])
@@ -97,7 +95,7 @@ def test_revert_is_failed_with_decoded_custom_error_and_not_retried(deployed, mo
 
     # given: lifting a ban that does not exist reverts with IdentityRegistryNotBanned(identity)
     identity = "0x" + "11" * 32
-    tx, _ = _chain_tx_create(
+    tx, _ = chain_tx_create(
         key="lift-1", contract_name="IdentityRegistry", function="lift", args=[identity, "0x" + "22" * 32]
     )
     signer_nonce = chain.pending_nonce(chain.get_w3().eth.accounts[0])
@@ -131,12 +129,29 @@ def test_connection_error_raises_chain_unavailable_and_leaves_row_retryable(chai
     assert chain_tx_process(tx_id=tx.id).status == ChainTx.Status.CONFIRMED
 
 
-def test_celery_job_retries_chain_unavailable(chain_settings, monkeypatch):
+def test_celery_job_retries_chain_unavailable():
     from contracts.jobs import chain_tx_send
 
     assert ChainUnavailable in chain_tx_send.autoretry_for
     assert chain.ChainRevert not in chain_tx_send.autoretry_for
     assert chain_tx_send.max_retries == 8 and chain_tx_send.acks_late
+
+
+def test_services_enqueue_the_send_job_by_name_on_the_chain_queue(monkeypatch):
+    # given: the job as Celery registers it, and a broker stand-in
+    from celery import current_app
+
+    from contracts import services
+    from contracts.jobs import chain_tx_send
+
+    sent = []
+    app = current_app._get_current_object()
+    monkeypatch.setattr(app, "send_task", lambda name, args: sent.append((name, args)))
+    # when
+    services.chain_tx_send_later(7)
+    # then: the name the services use is the job's, and it is routed to the single-worker `chain` queue
+    assert sent == [(chain_tx_send.name, [7])] and services.SEND_JOB == chain_tx_send.name
+    assert app.amqp.router.route({}, services.SEND_JOB)["queue"].name == "chain"
 
 
 def test_chain_status_reports_instead_of_raising(chain_settings):
@@ -146,6 +161,7 @@ def test_chain_status_reports_instead_of_raising(chain_settings):
     assert status["connected"] is False and status["error"]
 
 
+@pytest.mark.anvil
 def test_chain_restart_with_pending_tx_is_reconciled(settings, tmp_path):
     # given: a node with persisted state and no automine; our tx is sent but not mined
     node = Anvil(state_path=tmp_path / "state.json").start()

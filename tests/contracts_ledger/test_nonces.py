@@ -11,7 +11,7 @@ from django.db import connection, connections
 from contracts import chain
 from contracts.chain import ETH_TRANSFER
 from contracts.models import ChainTx
-from contracts.services import _chain_tx_create, chain_tx_process
+from contracts.services import chain_tx_create, chain_tx_process
 from tests.anvil import DEV_KEYS
 from tests.contracts_ledger.conftest import point_at
 
@@ -23,7 +23,7 @@ def test_concurrent_workers_never_reuse_or_skip_a_nonce(settings, fresh_anvil):
     # given: a fresh node, a key that has never sent anything, 100 queued transfers
     point_at(settings, fresh_anvil.url, key=DEV_KEYS[3])
     ids = [
-        _chain_tx_create(
+        chain_tx_create(
             key=f"n-{i}", contract_name="", function=ETH_TRANSFER, args=["0x" + "44" * 20], value_wei=i + 1
         )[0].id  # fmt: skip
         for i in range(N_TX)

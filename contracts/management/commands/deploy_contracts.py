@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from contracts.chain import ChainError
-from contracts.services import deploy_contracts
+from contracts.deployment import deploy_contracts
 
 
 class Command(BaseCommand):
