@@ -122,6 +122,7 @@ def run_platform(
 
     from bcfl_core import dataspec, eip712
     from contracts import chain
+    from contracts.devwallet import dev_send
     from contracts.models import ChainTx
     from contracts.services import chain_tx_process
     from tasks.models import Task
@@ -157,14 +158,7 @@ def run_platform(
         max_participants=nodes, aggregation_rule="fedavg", reward_wei=10**16, creator_share_bps=500,
         validation_file=ContentFile(buf.getvalue(), name="val.npz"),
     )  # fmt: skip
-    sender = Account.from_key(creator_key).address
-    call = task_create_call(task=task)
-    tx = {"to": call["to"], "data": call["data"], "value": int(call["value"], 16), "from": sender}
-    full = {**tx, **chain.fee_fields(), "gas": chain.estimate_gas(tx), "nonce": chain.pending_nonce(sender),
-            "chainId": settings.CHAIN_ID}  # fmt: skip
-    raw, tx_hash = chain.sign(full, creator_key)
-    chain.broadcast(raw, tx_hash)
-    chain.wait_for_receipt(tx_hash, timeout=30)
+    tx_hash = dev_send(task_create_call(task=task), creator_key, timeout=30)
     task_registration_confirm(task=task, tx_hash=tx_hash, by=creator)
 
     link = services.superlink()

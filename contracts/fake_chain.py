@@ -84,7 +84,10 @@ class FakeChain:
             0,
         )
         for name in PATCHED:
-            monkeypatch.setattr(chain, name, self._guarded(name, getattr(self, name)))
+            method = getattr(self, name)
+            monkeypatch.setattr(
+                chain, name, method if name == "chain_status" else self._guarded(name, method)
+            )
         return self
 
     def deploy(self) -> dict[str, str]:
@@ -143,6 +146,14 @@ class FakeChain:
     def chain_status(self, timeout: float = 2.0) -> dict:
         from django.conf import settings
 
+        if self.down or self._failures["chain_status"]:  # the real probe reports instead of raising
+            error = (
+                self._failures["chain_status"].pop(0)
+                if self._failures["chain_status"]
+                else "fake chain is down"
+            )
+            return {"connected": False, "chain_id": None, "block_number": None, "error": str(error),
+                    "rpc_url": settings.CHAIN_RPC_URL, "expected_chain_id": settings.CHAIN_ID}  # fmt: skip
         status = {"connected": True, "chain_id": self.chain_id, "block_number": self.block, "error": "",
                   "rpc_url": settings.CHAIN_RPC_URL, "expected_chain_id": settings.CHAIN_ID}  # fmt: skip
         if self.chain_id != settings.CHAIN_ID:

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from contracts.chain import ChainError
+from contracts.wallet_tx import WalletTxError
 from tasks import selectors, services
 from tasks.decorators import login_required_to
 from tasks.forms import CredentialForm, TaskCreateForm, TaskFilterForm, TxHashForm
@@ -155,7 +156,7 @@ def _confirm_wallet_tx(request: HttpRequest, pk: int, confirm, success) -> JsonR
         return _json_error(" ".join(form.errors["tx_hash"]))
     try:
         confirm(task=task, tx_hash=form.cleaned_data["tx_hash"], by=request.user)
-    except (services.ChainConfirmationError, services.TaskStateError) as exc:
+    except (WalletTxError, services.ChainConfirmationError, services.TaskStateError) as exc:
         return _json_error(str(exc))
     messages.success(request, success(task))
     return JsonResponse({"ok": True, "status": task.status, "chain_task_id": task.chain_task_id,

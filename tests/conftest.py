@@ -2,6 +2,31 @@ import pytest
 
 from tests.anvil import DEV_KEYS, Anvil
 
+# Tests that use these fixtures start a real anvil node: they get the `anvil` marker automatically, so
+# `pytest -m "not slow and not anvil"` runs without any chain.
+ANVIL_FIXTURES = frozenset({"anvil", "fresh_anvil"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own `-m` deselection sees the items
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if ANVIL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.anvil)
+
+
+@pytest.fixture(autouse=True)
+def _anvil_only_when_marked(request, monkeypatch):
+    """A test that starts anvil by hand must say so (`@pytest.mark.anvil`); end-to-end (`slow`) tests may."""
+    if request.node.get_closest_marker("anvil") or request.node.get_closest_marker("slow"):
+        return
+
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError(
+            f"{request.node.nodeid} starts anvil: mark it @pytest.mark.anvil (or use fake_chain)"
+        )
+
+    monkeypatch.setattr(Anvil, "start", refuse)
+
 
 @pytest.fixture(scope="session")
 def anvil():
@@ -14,6 +39,21 @@ def anvil():
 @pytest.fixture(scope="session")
 def dev_keys():
     return list(DEV_KEYS)
+
+
+@pytest.fixture
+def fake_chain(db, settings, monkeypatch):
+    """An in-memory chain behind `contracts.chain` (contracts/fake_chain.py), with the five contracts recorded.
+
+    For tests that are not about the chain: deterministic, no node, fails on demand
+    (`fake_chain.fail_next("broadcast")`, `.revert_next("TaskRegistryZeroReward")`, `.down = True`,
+    `.automine = False`).
+    """
+    from contracts.fake_chain import FakeChain
+
+    fake = FakeChain().install(monkeypatch, settings)
+    fake.deploy()
+    return fake
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,7 +7,6 @@ events when the browser went away.
 from __future__ import annotations
 
 import logging
-import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,8 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from eth_utils import to_checksum_address
 
-from contracts import chain
-from contracts.chain import ChainUnavailable
+from contracts import chain, wallet_tx
 from tasks.lock_objects import task_lock
 from tasks.models import Task
 from tasks.services.errors import ChainConfirmationError, TaskStateError
@@ -25,7 +23,6 @@ from tasks.services.lifecycle import CANCELLABLE, require_creator, task_transiti
 logger = logging.getLogger(__name__)
 
 S = Task.Status
-_TX_HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
 def _require_creator(task: Task, user) -> None:
@@ -66,43 +63,6 @@ def task_registration_abandon(*, task: Task, by, reason: str = "") -> Task:
     return task_transition(
         task=task, to=S.DRAFT, note=reason[:500] or "Registration on chain was not completed."
     )
-
-
-def _receipt_for(tx_hash: str, wait_seconds: float) -> dict:
-    if not _TX_HASH_RE.match(tx_hash or ""):
-        raise ChainConfirmationError(
-            "That is not a transaction hash (expected 0x followed by 64 hex digits)."
-        )
-    try:
-        receipt = chain.get_receipt(tx_hash)
-        if receipt is None and wait_seconds > 0:
-            receipt = chain.wait_for_receipt(tx_hash, timeout=wait_seconds)
-    except ChainUnavailable as exc:
-        raise ChainConfirmationError(
-            "The transaction is not mined yet (or the chain is unreachable); try again in a few seconds."
-        ) from exc
-    if receipt is None:
-        raise ChainConfirmationError("The transaction is not mined yet; try again in a few seconds.")
-    return receipt
-
-
-def _check_registry_tx(receipt: dict, *, expected_from: str, action: str) -> None:
-    registry = to_checksum_address(chain.deployment_address("TaskRegistry"))
-    to = receipt.get("to")
-    if not to or to_checksum_address(to) != registry:
-        raise ChainConfirmationError(
-            f"This transaction was not sent to the TaskRegistry contract ({registry}), so it cannot {action}."
-        )
-    sender = to_checksum_address(receipt["from"])
-    if sender != to_checksum_address(expected_from):
-        raise ChainConfirmationError(
-            f"This transaction was sent by {sender}, not by the task creator's wallet {expected_from}; "
-            f"only the creator's own transaction can {action}."
-        )
-
-
-def _fee(receipt: dict) -> Decimal:
-    return Decimal(int(receipt.get("gasUsed") or 0) * int(receipt.get("effectiveGasPrice") or 0))
 
 
 def _task_created_matches(task: Task, args: dict, sender: str) -> str:
@@ -150,32 +110,34 @@ def _task_mark_registered(task: Task, *, chain_task_id: int, tx_hash: str, fee_w
 def task_registration_confirm(*, task: Task, tx_hash: str, by, wait_seconds: float = 10.0) -> Task:
     """Confirm the creator's createTask transaction from its receipt and TaskCreated event; -> recruiting.
 
-    Refused (ChainConfirmationError) unless: mined with status 1, sent to the TaskRegistry address, sent from
-    the creator's wallet (their username), and its TaskCreated event carries this task's spec hash, reward,
-    rounds and creator share. A reverted transaction puts the task back to draft.
+    Refused (a `contracts.wallet_tx.WalletTxError`, or ChainConfirmationError) unless: mined with status 1, sent
+    to the TaskRegistry address, sent from the creator's wallet (their username), and its TaskCreated event
+    carries this task's spec hash, reward, rounds and creator share. A reverted transaction puts the task back
+    to draft. A transaction the wallet replaced (sped up) is recognised by its indexed TaskCreated event.
     """
     _require_creator(task, by)
     if task.chain_task_id is not None and task.create_tx_hash.lower() == (tx_hash or "").lower():
         return task
     if task.status not in (S.DRAFT, S.REGISTERING):
         raise TaskStateError(f"Task #{task.pk} is {task.get_status_display().lower()}; nothing to confirm.")
-    receipt = _receipt_for(tx_hash, wait_seconds)
-    _check_registry_tx(receipt, expected_from=task.creator.username, action="register this task")
-    if int(receipt["status"]) != 1:
-        task_registration_abandon(task=task, by=by, reason=f"Transaction {tx_hash} reverted on chain.")
+    expected = {"specHash": task.spec_hash, "reward": int(task.reward_wei), "rounds": int(task.rounds),
+                "creatorShareBps": int(task.creator_share_bps), "creator": task.creator.username}  # fmt: skip
+    try:
+        confirmed = wallet_tx.wallet_tx_confirm(
+            tx_hash=tx_hash, sender=task.creator.username, contract_name="TaskRegistry", event_name="TaskCreated",
+            expected_args=expected, action="register this task", who="the task creator's wallet",
+            wait_seconds=wait_seconds,
+        )  # fmt: skip
+    except wallet_tx.TxReverted as exc:
+        task_registration_abandon(
+            task=task, by=by, reason=f"Transaction {tx_hash} reverted on chain: {exc.revert}"
+        )
         raise ChainConfirmationError(
             "The createTask transaction failed on chain (reverted). The task is back to draft: you can retry or delete it."
-        )
-    events = [e for e in chain.decode_logs("TaskRegistry", receipt) if e["event"] == "TaskCreated"]
-    if not events:
-        raise ChainConfirmationError("This transaction did not create a task (no TaskCreated event).")
-    problems = [_task_created_matches(task, e["args"], receipt["from"]) for e in events]
-    for event, problem in zip(events, problems, strict=True):
-        if not problem:
-            return _task_mark_registered(
-                task, chain_task_id=int(event["args"]["taskId"]), tx_hash=tx_hash, fee_wei=_fee(receipt)
-            )
-    raise ChainConfirmationError(f"This transaction does not register this task: {problems[0]}.")
+        ) from exc
+    return _task_mark_registered(
+        task, chain_task_id=int(confirmed.args["taskId"]), tx_hash=confirmed.tx_hash, fee_wei=confirmed.fee
+    )
 
 
 # --- cancel (creator's wallet) ------------------------------------------------------------------
@@ -202,26 +164,23 @@ def _task_mark_cancelled(task: Task, *, tx_hash: str, note: str) -> Task:
 
 
 def task_cancel_confirm(*, task: Task, tx_hash: str, by, wait_seconds: float = 10.0) -> Task:
-    """Confirm the creator's TaskRegistry.cancel from its receipt and TaskCancelled event; -> cancelled."""
+    """Confirm the creator's TaskRegistry.cancel from its receipt and TaskCancelled event; -> cancelled.
+
+    Refused with a `contracts.wallet_tx.WalletTxError` (the message says why) or TaskStateError.
+    """
     _require_creator(task, by)
     if task.status == S.CANCELLED:
         return task
     if task.status not in CANCELLABLE or task.chain_task_id is None:
         raise TaskStateError("Only a registered task that is still recruiting can be cancelled.")
-    receipt = _receipt_for(tx_hash, wait_seconds)
-    _check_registry_tx(receipt, expected_from=task.creator.username, action="cancel this task")
-    if int(receipt["status"]) != 1:
-        raise ChainConfirmationError(
-            "The cancel transaction failed on chain (reverted); the task is unchanged."
-        )
-    for event in chain.decode_logs("TaskRegistry", receipt):
-        if event["event"] == "TaskCancelled" and int(event["args"]["taskId"]) == int(task.chain_task_id):
-            refund = int(event["args"]["refund"])
-            return _task_mark_cancelled(
-                task, tx_hash=tx_hash, note=f"Cancelled by the creator; {refund} wei refunded."
-            )
-    raise ChainConfirmationError(
-        "This transaction did not cancel this task (no matching TaskCancelled event)."
+    confirmed = wallet_tx.wallet_tx_confirm(
+        tx_hash=tx_hash, sender=task.creator.username, contract_name="TaskRegistry", event_name="TaskCancelled",
+        expected_args={"taskId": int(task.chain_task_id)}, action="cancel this task",
+        who="the task creator's wallet", wait_seconds=wait_seconds,
+    )  # fmt: skip
+    refund = int(confirmed.args["refund"])
+    return _task_mark_cancelled(
+        task, tx_hash=confirmed.tx_hash, note=f"Cancelled by the creator; {refund} wei refunded."
     )
 
 

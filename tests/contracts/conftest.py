@@ -1,4 +1,6 @@
-"""Fixtures for the Solidity contract tests: one anvil (tests/conftest.py), one deployment, a snapshot per test."""
+"""Fixtures for the Solidity contract tests: one anvil (tests/conftest.py), one deployment, a snapshot per test.
+
+Tests that use `env` (or `w3`, `accounts`) run on anvil and get the `anvil` marker; the rest need no node."""
 
 from __future__ import annotations
 
@@ -21,11 +23,15 @@ def env(w3) -> Env:
 
 
 @pytest.fixture(autouse=True)
-def _isolate(anvil, env):
-    """Every test starts from the freshly deployed state."""
-    snap = anvil.snapshot()
+def _isolate(request):
+    """Every test on the chain starts from the freshly deployed state; the others (artifacts, Merkle) need no node."""
+    if "env" not in request.fixturenames:
+        yield
+        return
+    node = request.getfixturevalue("anvil")
+    snap = node.snapshot()
     yield
-    assert anvil.revert(snap)
+    assert node.revert(snap)
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from contracts import chain
+from contracts.deployment import deploy_contracts
 from contracts.indexer import chain_index_events, index_range
 from contracts.models import ChainEvent, ChainTx, Deployment, EventCursor
-from contracts.deployment import deploy_contracts
 from tests.contracts_ledger.conftest import point_at
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -21,9 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _transfer(key: str, wei: int = 1) -> ChainTx:
-    tx, _ = chain_tx_create(
-        key=key, contract_name="", function=ETH_TRANSFER, args=[RECIPIENT], value_wei=wei
-    )
+    tx, _ = chain_tx_create(key=key, contract_name="", function=ETH_TRANSFER, args=[RECIPIENT], value_wei=wei)
     return tx
 
 

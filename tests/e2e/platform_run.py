@@ -20,13 +20,13 @@ from eth_account import Account
 
 from bcfl_core import dataspec, eip712
 from contracts import chain
+from contracts.devwallet import dev_send
 from contracts.models import ChainTx
 from contracts.services import chain_tx_process
 from tasks.models import Task
 from tasks.services import participation_join, task_create, task_create_call, task_registration_confirm
 from tests.anvil import DEV_KEYS
 from tests.tasks.factories import UserFactory
-from tests.tasks.test_chain_flow import send
 from training import datasets, services
 from training import superlink as sl
 from training.models import Run
@@ -118,7 +118,7 @@ def start_platform_run(
         validation_file=ContentFile(buf.getvalue(), name="val.npz"),
     )  # fmt: skip
     task_registration_confirm(
-        task=task, tx_hash=send(task_create_call(task=task), creator_key), by=task.creator
+        task=task, tx_hash=dev_send(task_create_call(task=task), creator_key), by=task.creator
     )
     from training.client import wallet as wallet_mod
 

@@ -6,9 +6,9 @@ from bcfl_site.models import WorkerHeartbeat
 
 
 @pytest.fixture
-def live_chain(settings, anvil):
-    settings.CHAIN_RPC_URL = anvil.url
-    return anvil
+def live_chain(fake_chain):
+    """A reachable chain for the page and the health check (the in-memory fake: no node needed)."""
+    return fake_chain
 
 
 @pytest.mark.django_db

@@ -9,12 +9,13 @@ from django.urls import reverse
 from eth_account import Account
 
 from contracts import chain
+from contracts.devwallet import dev_send
 from tasks.models import Task
 from tasks.services import task_create, task_create_call, task_sync_chain_events
 from tests.anvil import DEV_KEYS
 from tests.tasks.factories import UserFactory, npz_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.anvil]
 
 
 @pytest.fixture
@@ -23,18 +24,6 @@ def on_anvil(anvil, settings):
     settings.CHAIN_ID = 31337
     call_command("deploy_contracts", "--redeploy-missing")
     return anvil
-
-
-def send(call: dict, key: str) -> str:
-    """What the browser wallet does: sign and send the server-built call (eth_account signing)."""
-    sender = Account.from_key(key).address
-    tx = {"to": call["to"], "data": call["data"], "value": int(call["value"], 16), "from": sender}
-    full = {**tx, **chain.fee_fields(), "gas": chain.estimate_gas(tx), "nonce": chain.pending_nonce(sender),
-            "chainId": 31337}  # fmt: skip
-    raw, tx_hash = chain.sign(full, key)
-    chain.broadcast(raw, tx_hash)
-    chain.wait_for_receipt(tx_hash, timeout=30)
-    return tx_hash
 
 
 def new_task(key: str) -> Task:
@@ -51,8 +40,8 @@ def test_create_confirm_and_forged_confirm(on_anvil, client):
     # given: two creators, each sends its own createTask
     alice_key, bob_key = DEV_KEYS[3], DEV_KEYS[4]
     alice_task, bob_task = new_task(alice_key), new_task(bob_key)
-    alice_hash = send(task_create_call(task=alice_task), alice_key)
-    bob_hash = send(task_create_call(task=bob_task), bob_key)
+    alice_hash = dev_send(task_create_call(task=alice_task), alice_key)
+    bob_hash = dev_send(task_create_call(task=bob_task), bob_key)
 
     # when: alice posts bob's tx hash to her confirm endpoint
     client.force_login(alice_task.creator)
@@ -83,7 +72,7 @@ def test_create_confirm_and_forged_confirm(on_anvil, client):
 def test_tx_for_another_task_of_the_same_creator_is_refused(on_anvil, client):
     key = DEV_KEYS[5]
     first, second = new_task(key), new_task(key)
-    first_hash = send(task_create_call(task=first), key)
+    first_hash = dev_send(task_create_call(task=first), key)
     client.force_login(first.creator)
     resp = client.post(reverse("tasks:register-confirm", args=[second.pk]), {"tx_hash": first_hash})
     assert resp.status_code == 400 and "spec hash" in resp.json()["message"]
@@ -93,7 +82,7 @@ def test_job_confirms_from_indexed_events_and_cancel_flow(on_anvil, client):
     # given: the browser closed after sending createTask
     key = DEV_KEYS[6]
     task = new_task(key)
-    send(task_create_call(task=task), key)
+    dev_send(task_create_call(task=task), key)
     from contracts.indexer import chain_index_events
 
     chain_index_events()
@@ -107,7 +96,7 @@ def test_job_confirms_from_indexed_events_and_cancel_flow(on_anvil, client):
     client.force_login(task.creator)
     page = client.get(reverse("tasks:cancel", args=[task.pk]))
     call = page.context["call"]
-    cancel_hash = send(call, key)
+    cancel_hash = dev_send(call, key)
     resp = client.post(reverse("tasks:cancel-confirm", args=[task.pk]), {"tx_hash": cancel_hash})
     # then
     assert resp.status_code == 200, resp.json()

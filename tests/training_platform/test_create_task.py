@@ -1,4 +1,8 @@
-"""``manage.py create_task``: a bundled-dataset task created and registered on a real anvil by a creator key."""
+"""``manage.py create_task``: a bundled-dataset task created and registered on chain by a creator key.
+
+On the fake chain (contracts/fake_chain.py): the chain path itself is tested on anvil in
+tests/tasks/test_chain_flow.py and tests/contracts_ledger/test_wallet_tx.py, and end to end in
+tests/e2e/test_demo_story.py."""
 
 from __future__ import annotations
 
@@ -17,14 +21,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def on_anvil(anvil, settings, tmp_path):
-    settings.CHAIN_RPC_URL, settings.CHAIN_ID = anvil.url, 31337
+def on_chain(fake_chain, settings, tmp_path):
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
-    call_command("deploy_contracts", "--redeploy-missing")
-    return anvil
+    return fake_chain
 
 
-def test_creates_and_registers_a_digits_task(on_anvil, tmp_path):
+def test_creates_and_registers_a_digits_task(on_chain, tmp_path):
     out = io.StringIO()
     call_command("create_task", "--dev-key", "3", "--rounds", "2", "--min-participants", "3",
                  "--reward-eth", "0.01", stdout=out)  # fmt: skip
@@ -44,7 +46,7 @@ def test_creates_and_registers_a_digits_task(on_anvil, tmp_path):
     assert services.build_run_config(run=run, nodes={})["dataset"] == "digits"
 
 
-def test_key_file_creator(on_anvil, tmp_path):
+def test_key_file_creator(on_chain, tmp_path):
     key_file = tmp_path / "creator.key"
     key_file.write_text(DEV_KEYS[4])
     key_file.chmod(0o600)
@@ -65,3 +67,17 @@ def test_dev_keys_only_on_anvil(settings):
     settings.CHAIN_ID = 1
     with pytest.raises(CommandError, match="chain id 31337 only"):
         call_command("create_task", stdout=io.StringIO())
+
+
+def test_a_reverted_registration_ends_the_command_with_the_reason_and_leaves_a_draft(on_chain):
+    # given: the chain reverts the creator's createTask
+    on_chain.revert_next("TaskRegistryZeroReward")
+    # when
+    with pytest.raises(
+        CommandError, match="Registering task .* failed: The createTask transaction failed on chain"
+    ):
+        call_command("create_task", "--dev-key", "3", "--min-participants", "2", stdout=io.StringIO())
+    # then
+    task = Task.objects.get()
+    assert task.status == Task.Status.DRAFT and task.chain_task_id is None
+    assert "TaskRegistryZeroReward" in task.status_note

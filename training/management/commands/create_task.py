@@ -4,7 +4,8 @@ What a creator does in the browser (form, then MetaMask sends ``createTask`` wit
 command line: the validation set is the bundled dataset's test split, the data spec is read from it, the
 creator is the wallet of an anvil dev key (``--dev-key N``, chain id 31337 only) or of a key file
 (``--key-file``: plain hex or keystore JSON with the password in ``$BCFL_KEY_PASSWORD``). The creator's
-transaction is signed and sent here, then confirmed exactly as the site confirms a browser's.
+transaction is signed and sent here (``contracts.devwallet``), then confirmed exactly as the site confirms a
+browser's.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ class Command(BaseCommand):
         from eth_account import Account
 
         from bcfl_site.siwe.services import user_get_or_create_for_address
-        from contracts import chain
         from contracts.devkeys import ANVIL_CHAIN_ID, ANVIL_DEV_KEYS
+        from contracts.devwallet import dev_send, wallet_send
         from tasks.services import task_create, task_create_call, task_registration_confirm
 
         if o["key_file"]:
@@ -113,14 +114,9 @@ class Command(BaseCommand):
         except Exception as exc:  # ValidationError / TaskStateError: the message says what is wrong
             raise CommandError(f"The task was refused: {exc}") from exc
         self.stdout.write(f"Task {task.pk} created by {address}; sending createTask ({o['reward_eth']} ETH)…")
-        call = task_create_call(task=task)
-        tx = {"to": call["to"], "data": call["data"], "value": int(call["value"], 16), "from": address}
+        send = wallet_send if o["key_file"] else dev_send
         try:
-            full = {**tx, **chain.fee_fields(), "gas": chain.estimate_gas(tx),
-                    "nonce": chain.pending_nonce(address), "chainId": int(settings.CHAIN_ID)}  # fmt: skip
-            raw, tx_hash = chain.sign(full, key)
-            chain.broadcast(raw, tx_hash)
-            chain.wait_for_receipt(tx_hash, timeout=60)
+            tx_hash = send(task_create_call(task=task), key, timeout=60)
             task = task_registration_confirm(task=task, tx_hash=tx_hash, by=creator)
         except Exception as exc:  # noqa: BLE001 - chain errors of every kind end the command with the reason
             raise CommandError(f"Registering task {task.pk} on chain failed: {exc}") from exc
