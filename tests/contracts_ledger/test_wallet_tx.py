@@ -13,6 +13,7 @@ from contracts import chain, wallet_tx
 from contracts.devwallet import dev_send
 from contracts.indexer import chain_index_events
 from tests.anvil import DEV_KEYS
+from tests.contracts.factories import ChainEventFactory
 
 SPEC = "0x" + keccak(text="wallet-tx spec").hex()
 REWARD = 10**16
@@ -142,3 +143,21 @@ def test_a_pending_transaction_or_an_unreachable_chain_is_not_mined_yet(fake_cha
     fake_chain.fail_next("get_receipt")
     with pytest.raises(wallet_tx.TxNotMined, match=r"not mined yet \(or the chain is unreachable\)"):
         confirm(pending)
+
+
+def test_an_indexed_event_is_only_taken_with_a_receipt_from_the_sender(fake_chain):
+    # given: an indexed TaskCreated with the expected arguments (as the indexer stores them: a large reward as a
+    # string, the creator checksummed) whose transaction the node does not have
+    sender = Account.from_key(ALICE).address
+    row = ChainEventFactory(args={"specHash": SPEC, "reward": str(REWARD), "rounds": 2, "creatorShareBps": 500,
+                                  "creator": sender, "taskId": 9})  # fmt: skip
+    lookup = {"sender": sender.lower(), "contract_name": "TaskRegistry", "event_name": "TaskCreated",
+              "expected_args": {"specHash": SPEC.upper().replace("0X", "0x"), "reward": REWARD, "creator": sender.lower()}}  # fmt: skip
+    # then: the row matches the expected arguments in any spelling, so its receipt is asked for ...
+    fake_chain.fail_next("get_receipt", chain.ChainUnavailable(f"asked for {row.tx_hash}"))
+    with pytest.raises(chain.ChainUnavailable, match=row.tx_hash):
+        wallet_tx.find_replacement(**lookup)
+    # ... and without a receipt the index alone is never trusted
+    assert wallet_tx.find_replacement(**lookup) is None
+    with pytest.raises(wallet_tx.TxNotMined):
+        confirm("0x" + "cd" * 32)
