@@ -77,7 +77,7 @@ def _deploy_one(name: str, sha: str, args: list, *, redeploy: bool, log) -> str:
             "tx_hash": tx.tx_hash,
             "block_number": tx.block_number,
             "bytecode_sha256": sha,
-        },  # fmt: skip
+        },
     )
     log(f"{name}: deployed at {address} (tx {tx.tx_hash}, block {tx.block_number})")
     return address
@@ -92,8 +92,9 @@ def _grant_platform_roles(signer_address: str, addresses: dict[str, str]) -> lis
             if chain.call(name, "hasRole", [role_id, signer_address]):
                 continue
             key = f"grant:{settings.CHAIN_ID}:{name}:{addresses[name]}:{role}:{signer_address}"
-            tx, _ = chain_tx_create(key=key, contract_name=name, function="grantRole",
-                                    args=[role_id, signer_address])  # fmt: skip
+            tx, _ = chain_tx_create(
+                key=key, contract_name=name, function="grantRole", args=[role_id, signer_address]
+            )
             tx = chain_tx_process(tx_id=tx.id)
             if tx.status != ChainTx.Status.CONFIRMED:
                 raise ChainError(f"granting {role} on {name} failed: {tx.error or tx.status}")

@@ -31,10 +31,22 @@ from contracts.chain.errors import ChainError, ChainRejected, ChainRevert, Chain
 DEAD_RPC_URL = "http://127.0.0.1:9"  # discard port: nothing listens
 GAS_PRICE = 10**9
 PATCHED = (
-    "chain_status", "block_number", "actual_chain_id", "call", "has_code", "estimate_gas", "fee_fields",
-    "pending_nonce", "broadcast", "transaction_known", "get_receipt", "wait_for_receipt", "revert_reason_of",
-    "decode_logs", "get_logs",
-)  # fmt: skip
+    "chain_status",
+    "block_number",
+    "actual_chain_id",
+    "call",
+    "has_code",
+    "estimate_gas",
+    "fee_fields",
+    "pending_nonce",
+    "broadcast",
+    "transaction_known",
+    "get_receipt",
+    "wait_for_receipt",
+    "revert_reason_of",
+    "decode_logs",
+    "get_logs",
+)
 
 # A handler gets the decoded call and returns the events it emits: [(event name, args), ...].
 Handler = Callable[["FakeCall"], list[tuple[str, dict]]]
@@ -97,9 +109,10 @@ class FakeChain:
         for name in chain.CONTRACT_NAMES:
             address = to_checksum_address(keccak(text=f"fake-chain:{name}")[-20:])
             Deployment.objects.update_or_create(
-                chain_id=self.chain_id, name=name,
+                chain_id=self.chain_id,
+                name=name,
                 defaults={"address": address, "bytecode_sha256": chain.bytecode_sha256(name)},
-            )  # fmt: skip
+            )
             self.addresses[name] = address
         return dict(self.addresses)
 
@@ -152,10 +165,22 @@ class FakeChain:
                 if self._failures["chain_status"]
                 else "fake chain is down"
             )
-            return {"connected": False, "chain_id": None, "block_number": None, "error": str(error),
-                    "rpc_url": settings.CHAIN_RPC_URL, "expected_chain_id": settings.CHAIN_ID}  # fmt: skip
-        status = {"connected": True, "chain_id": self.chain_id, "block_number": self.block, "error": "",
-                  "rpc_url": settings.CHAIN_RPC_URL, "expected_chain_id": settings.CHAIN_ID}  # fmt: skip
+            return {
+                "connected": False,
+                "chain_id": None,
+                "block_number": None,
+                "error": str(error),
+                "rpc_url": settings.CHAIN_RPC_URL,
+                "expected_chain_id": settings.CHAIN_ID,
+            }
+        status = {
+            "connected": True,
+            "chain_id": self.chain_id,
+            "block_number": self.block,
+            "error": "",
+            "rpc_url": settings.CHAIN_RPC_URL,
+            "expected_chain_id": settings.CHAIN_ID,
+        }
         if self.chain_id != settings.CHAIN_ID:
             status["error"] = f"node reports chain id {self.chain_id}, expected {settings.CHAIN_ID}"
         return status
@@ -238,10 +263,14 @@ class FakeChain:
         fields = TypedTransaction.from_bytes(raw).as_dict()
         to = bytes(fields["to"])
         return {
-            "from": Account.recover_transaction(raw), "to": to_checksum_address(to) if to else None,
-            "data": bytes(fields["data"]), "value": int(fields["value"]), "nonce": int(fields["nonce"]),
-            "chainId": int(fields["chainId"]), "gas": int(fields["gas"]),
-        }  # fmt: skip
+            "from": Account.recover_transaction(raw),
+            "to": to_checksum_address(to) if to else None,
+            "data": bytes(fields["data"]),
+            "value": int(fields["value"]),
+            "nonce": int(fields["nonce"]),
+            "chainId": int(fields["chainId"]),
+            "gas": int(fields["gas"]),
+        }
 
     def _contract_at(self, address: str | None) -> str:
         from contracts.models import Deployment
@@ -263,10 +292,17 @@ class FakeChain:
         self.block += 1
         block_hash = "0x" + keccak(text=f"fake-block-{self.block}").hex()
         receipt = {
-            "transactionHash": tx_hash, "from": tx["from"], "to": tx["to"], "status": 1, "blockNumber": self.block,
-            "blockHash": block_hash, "gasUsed": 21_000 + 16 * len(tx["data"]), "effectiveGasPrice": GAS_PRICE,
-            "contractAddress": None, "logs": [],
-        }  # fmt: skip
+            "transactionHash": tx_hash,
+            "from": tx["from"],
+            "to": tx["to"],
+            "status": 1,
+            "blockNumber": self.block,
+            "blockHash": block_hash,
+            "gasUsed": 21_000 + 16 * len(tx["data"]),
+            "effectiveGasPrice": GAS_PRICE,
+            "contractAddress": None,
+            "logs": [],
+        }
         emitted: list[tuple[str, str, dict]] = []
         try:
             if self._reverts:
@@ -284,9 +320,16 @@ class FakeChain:
             receipt["status"], emitted = 0, []
             self._revert_of[tx_hash] = revert
         for log_index, (name, event, args) in enumerate(emitted):
-            decoded = {"contract_name": name, "address": self.addresses.get(name) or tx["to"], "event": event,
-                       "args": chain.json_safe(args), "block_number": self.block, "block_hash": block_hash,
-                       "tx_hash": tx_hash, "log_index": log_index}  # fmt: skip
+            decoded = {
+                "contract_name": name,
+                "address": self.addresses.get(name) or tx["to"],
+                "event": event,
+                "args": chain.json_safe(args),
+                "block_number": self.block,
+                "block_hash": block_hash,
+                "tx_hash": tx_hash,
+                "log_index": log_index,
+            }
             receipt["logs"].append(decoded)
             self.events.append(decoded)
         self.receipts[tx_hash] = receipt
@@ -295,8 +338,14 @@ class FakeChain:
 def _create_task(call: FakeCall) -> list[tuple[str, dict]]:
     task_id = len(call.chain.tasks) + 1
     call.chain.tasks[task_id] = {"creator": call.sender, "reward": call.value, "cancelled": False}
-    args = {"taskId": task_id, "creator": call.sender, "specHash": call.args["specHash"], "reward": call.value,
-            "rounds": call.args["rounds"], "creatorShareBps": call.args["creatorShareBps"]}  # fmt: skip
+    args = {
+        "taskId": task_id,
+        "creator": call.sender,
+        "specHash": call.args["specHash"],
+        "reward": call.value,
+        "rounds": call.args["rounds"],
+        "creatorShareBps": call.args["creatorShareBps"],
+    }
     return [("TaskCreated", args)]
 
 

@@ -66,8 +66,14 @@ def chain_tx_create(
     except IntegrityError:  # a concurrent caller created it between our SELECT and INSERT
         tx, created = ChainTx.objects.get(idempotency_key=key), False
     if not created and (tx.contract_name, tx.function) != (contract_name, function):
-        logger.warning("idempotency key %s reused for %s.%s (row is %s.%s)", key, contract_name, function,
-                       tx.contract_name, tx.function)  # fmt: skip
+        logger.warning(
+            "idempotency key %s reused for %s.%s (row is %s.%s)",
+            key,
+            contract_name,
+            function,
+            tx.contract_name,
+            tx.function,
+        )
     return tx, created
 
 
@@ -85,9 +91,13 @@ def chain_tx_enqueue(
     The same key returns the existing row; a job is enqueued (after commit) unless that row is final.
     """
     tx, _created = chain_tx_create(
-        key=key, contract_name=contract_name, function=function, args=list(args), value_wei=value_wei,
+        key=key,
+        contract_name=contract_name,
+        function=function,
+        args=list(args),
+        value_wei=value_wei,
         task_ref=task_ref,
-    )  # fmt: skip
+    )
     if tx.status not in FINAL:
         tx_id = tx.id
         transaction.on_commit(lambda: chain_tx_send_later(tx_id))

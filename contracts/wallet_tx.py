@@ -189,8 +189,9 @@ def _check_receipt(receipt: dict, *, sender: str, contract_name: str, action: st
     return address
 
 
-def _matching_event(receipt: dict, *, contract_name: str, event_name: str, expected_args: dict,
-                    action: str) -> dict:  # fmt: skip
+def _matching_event(
+    receipt: dict, *, contract_name: str, event_name: str, expected_args: dict, action: str
+) -> dict:
     events = [e for e in chain.decode_logs(contract_name, receipt) if e["event"] == event_name]
     if not events:
         raise TxEventMissing(f"This transaction cannot {action}: it emitted no {event_name} event.")
@@ -201,13 +202,23 @@ def _matching_event(receipt: dict, *, contract_name: str, event_name: str, expec
     name, want, got = mismatches[0]
     raise TxArgsMismatch(
         f"This transaction does not {action}: its {event_name} event has {_label(name)} {got}, expected {want}.",
-        name=name, expected=want, actual=got,
-    )  # fmt: skip
+        name=name,
+        expected=want,
+        actual=got,
+    )
 
 
-def wallet_tx_confirm(*, tx_hash: str, sender: str, contract_name: str, event_name: str, expected_args: dict,
-                      action: str = "do this", who: str = "the expected wallet",
-                      wait_seconds: float = 0.0) -> ConfirmedTx:  # fmt: skip
+def wallet_tx_confirm(
+    *,
+    tx_hash: str,
+    sender: str,
+    contract_name: str,
+    event_name: str,
+    expected_args: dict,
+    action: str = "do this",
+    who: str = "the expected wallet",
+    wait_seconds: float = 0.0,
+) -> ConfirmedTx:
     """Verify a wallet-sent transaction from its receipt and the expected event.
 
     `expected_args` maps event argument names to values (addresses in any case, bytes or 0x hex, ints or
@@ -219,18 +230,30 @@ def wallet_tx_confirm(*, tx_hash: str, sender: str, contract_name: str, event_na
         raise TxHashInvalid("That is not a transaction hash (expected 0x followed by 64 hex digits).")
     receipt = _receipt(tx_hash, 0.0)
     if receipt is None:
-        receipt = find_replacement(sender=sender, contract_name=contract_name, event_name=event_name,
-                                   expected_args=expected_args)  # fmt: skip
+        receipt = find_replacement(
+            sender=sender, contract_name=contract_name, event_name=event_name, expected_args=expected_args
+        )
     if receipt is None and wait_seconds > 0:
         receipt = _receipt(tx_hash, wait_seconds)
     if receipt is None:
         raise TxNotMined("The transaction is not mined yet; try again in a few seconds.")
     address = _check_receipt(receipt, sender=sender, contract_name=contract_name, action=action, who=who)
-    event = _matching_event(receipt, contract_name=contract_name, event_name=event_name,
-                            expected_args=expected_args, action=action)  # fmt: skip
+    event = _matching_event(
+        receipt,
+        contract_name=contract_name,
+        event_name=event_name,
+        expected_args=expected_args,
+        action=action,
+    )
     summary = chain.receipt_summary(receipt)
     return ConfirmedTx(
-        tx_hash=summary["tx_hash"].lower(), submitted_hash=tx_hash.lower(), sender=to_checksum_address(sender),
-        contract_name=contract_name, contract_address=address, event=event, block_number=summary["block_number"],
-        gas_used=summary["gas_used"], fee_wei=summary["gas_used"] * summary["effective_gas_price"],
-    )  # fmt: skip
+        tx_hash=summary["tx_hash"].lower(),
+        submitted_hash=tx_hash.lower(),
+        sender=to_checksum_address(sender),
+        contract_name=contract_name,
+        contract_address=address,
+        event=event,
+        block_number=summary["block_number"],
+        gas_used=summary["gas_used"],
+        fee_wei=summary["gas_used"] * summary["effective_gas_price"],
+    )

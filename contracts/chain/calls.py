@@ -43,8 +43,9 @@ def has_code(address: str) -> bool:
         return len(get_w3().eth.get_code(to_checksum_address(address))) > 0
 
 
-def build_call(contract_name: str, function: str, args: list | tuple = (), value: int = 0,
-               sender: str = "") -> dict:  # fmt: skip
+def build_call(
+    contract_name: str, function: str, args: list | tuple = (), value: int = 0, sender: str = ""
+) -> dict:
     """An unsigned transaction dict {to?, data, value, from} for a contract call, a deployment or a transfer.
 
     `ChainError` if the contract has no such function (or is not deployed). Needs no node.

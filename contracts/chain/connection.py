@@ -26,8 +26,14 @@ def chain_status(timeout: float = 2.0) -> dict:
     {connected, chain_id, block_number, error, rpc_url, expected_chain_id}; `error` is set when the node is
     unreachable or reports another chain id than `CHAIN_ID`.
     """
-    status = {"connected": False, "chain_id": None, "block_number": None, "error": "",
-              "rpc_url": settings.CHAIN_RPC_URL, "expected_chain_id": settings.CHAIN_ID}  # fmt: skip
+    status = {
+        "connected": False,
+        "chain_id": None,
+        "block_number": None,
+        "error": "",
+        "rpc_url": settings.CHAIN_RPC_URL,
+        "expected_chain_id": settings.CHAIN_ID,
+    }
     try:
         w3 = _w3_for(settings.CHAIN_RPC_URL, timeout)
         status["chain_id"] = w3.eth.chain_id

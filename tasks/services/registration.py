@@ -40,11 +40,17 @@ def task_create_call(*, task: Task) -> dict:
     if not task.spec_hash:
         raise TaskStateError("The task has no spec hash yet.")
     tx = chain.build_call(
-        "TaskRegistry", "createTask", [task.spec_hash, int(task.rounds), int(task.creator_share_bps)],
+        "TaskRegistry",
+        "createTask",
+        [task.spec_hash, int(task.rounds), int(task.creator_share_bps)],
         value=int(task.reward_wei),
-    )  # fmt: skip
-    return {"to": tx["to"], "data": _hexdata(tx["data"]), "value": hex(int(task.reward_wei)),
-            "chainId": settings.CHAIN_ID}  # fmt: skip
+    )
+    return {
+        "to": tx["to"],
+        "data": _hexdata(tx["data"]),
+        "value": hex(int(task.reward_wei)),
+        "chainId": settings.CHAIN_ID,
+    }
 
 
 def task_registration_start(*, task: Task, by) -> Task:
@@ -100,8 +106,17 @@ def _task_mark_registered(task: Task, *, chain_task_id: int, tx_hash: str, fee_w
         locked.create_fee_wei = fee_wei
         locked.registered_at = timezone.now()
         locked.status_note = ""
-        locked.save(update_fields=["chain_id", "chain_task_id", "create_tx_hash", "create_fee_wei",
-                                   "registered_at", "status_note", "updated_at"])  # fmt: skip
+        locked.save(
+            update_fields=[
+                "chain_id",
+                "chain_task_id",
+                "create_tx_hash",
+                "create_fee_wei",
+                "registered_at",
+                "status_note",
+                "updated_at",
+            ]
+        )
         task_transition(task=locked, to=S.RECRUITING)
     task.refresh_from_db()
     return task
@@ -120,14 +135,24 @@ def task_registration_confirm(*, task: Task, tx_hash: str, by, wait_seconds: flo
         return task
     if task.status not in (S.DRAFT, S.REGISTERING):
         raise TaskStateError(f"Task #{task.pk} is {task.get_status_display().lower()}; nothing to confirm.")
-    expected = {"specHash": task.spec_hash, "reward": int(task.reward_wei), "rounds": int(task.rounds),
-                "creatorShareBps": int(task.creator_share_bps), "creator": task.creator.username}  # fmt: skip
+    expected = {
+        "specHash": task.spec_hash,
+        "reward": int(task.reward_wei),
+        "rounds": int(task.rounds),
+        "creatorShareBps": int(task.creator_share_bps),
+        "creator": task.creator.username,
+    }
     try:
         confirmed = wallet_tx.wallet_tx_confirm(
-            tx_hash=tx_hash, sender=task.creator.username, contract_name="TaskRegistry", event_name="TaskCreated",
-            expected_args=expected, action="register this task", who="the task creator's wallet",
+            tx_hash=tx_hash,
+            sender=task.creator.username,
+            contract_name="TaskRegistry",
+            event_name="TaskCreated",
+            expected_args=expected,
+            action="register this task",
+            who="the task creator's wallet",
             wait_seconds=wait_seconds,
-        )  # fmt: skip
+        )
     except wallet_tx.TxReverted as exc:
         task_registration_abandon(
             task=task, by=by, reason=f"Transaction {tx_hash} reverted on chain: {exc.revert}"
@@ -174,10 +199,15 @@ def task_cancel_confirm(*, task: Task, tx_hash: str, by, wait_seconds: float = 1
     if task.status not in CANCELLABLE or task.chain_task_id is None:
         raise TaskStateError("Only a registered task that is still recruiting can be cancelled.")
     confirmed = wallet_tx.wallet_tx_confirm(
-        tx_hash=tx_hash, sender=task.creator.username, contract_name="TaskRegistry", event_name="TaskCancelled",
-        expected_args={"taskId": int(task.chain_task_id)}, action="cancel this task",
-        who="the task creator's wallet", wait_seconds=wait_seconds,
-    )  # fmt: skip
+        tx_hash=tx_hash,
+        sender=task.creator.username,
+        contract_name="TaskRegistry",
+        event_name="TaskCancelled",
+        expected_args={"taskId": int(task.chain_task_id)},
+        action="cancel this task",
+        who="the task creator's wallet",
+        wait_seconds=wait_seconds,
+    )
     refund = int(confirmed.args["refund"])
     return _task_mark_cancelled(
         task, tx_hash=confirmed.tx_hash, note=f"Cancelled by the creator; {refund} wei refunded."

@@ -93,16 +93,23 @@ def test_calls_emit_events_that_the_indexer_stores(fake_chain):
     spec = "0x" + keccak(text="s").hex()
     call = chain.build_call("TaskRegistry", "createTask", [spec, 2, 500], value=7)
     dev_send({"to": call["to"], "data": call["data"], "value": 7}, DEV_KEYS[1])
-    commit, _ = chain_tx_create(key="commit", contract_name="TaskRegistry", function="commitRound",
-                                args=[1, 1, spec, spec, 3])  # fmt: skip
+    commit, _ = chain_tx_create(
+        key="commit", contract_name="TaskRegistry", function="commitRound", args=[1, 1, spec, spec, 3]
+    )
     chain_tx_process(tx_id=commit.id)
     # when
     result = chain_index_events()
     # then
     created, committed = ChainEvent.objects.order_by("block_number")
     assert result["events"] == 2 and (created.event, committed.event) == ("TaskCreated", "RoundCommitted")
-    assert created.args == {"taskId": 1, "creator": chain.get_receipt(created.tx_hash)["from"], "specHash": spec,
-                            "reward": 7, "rounds": 2, "creatorShareBps": 500}  # fmt: skip
+    assert created.args == {
+        "taskId": 1,
+        "creator": chain.get_receipt(created.tx_hash)["from"],
+        "specHash": spec,
+        "reward": 7,
+        "rounds": 2,
+        "creatorShareBps": 500,
+    }
     assert committed.args == {"taskId": 1} and fake_chain.tasks[1]["reward"] == 7
 
 

@@ -25,7 +25,7 @@ def test_concurrent_workers_never_reuse_or_skip_a_nonce(settings, fresh_anvil):
     ids = [
         chain_tx_create(
             key=f"n-{i}", contract_name="", function=ETH_TRANSFER, args=["0x" + "44" * 20], value_wei=i + 1
-        )[0].id  # fmt: skip
+        )[0].id
         for i in range(N_TX)
     ]
     work: queue.Queue[int] = queue.Queue()

@@ -28,10 +28,20 @@ def create_call(rounds: int = 2, value: int = REWARD) -> dict:
 def confirm(tx_hash: str, key: str = ALICE, **overrides) -> wallet_tx.ConfirmedTx:
     sender = Account.from_key(key).address
     kwargs = {
-        "tx_hash": tx_hash, "sender": sender, "contract_name": "TaskRegistry", "event_name": "TaskCreated",
-        "expected_args": {"specHash": SPEC, "reward": REWARD, "rounds": 2, "creatorShareBps": 500, "creator": sender},
-        "action": "register this task", "who": "the task creator's wallet",
-    }  # fmt: skip
+        "tx_hash": tx_hash,
+        "sender": sender,
+        "contract_name": "TaskRegistry",
+        "event_name": "TaskCreated",
+        "expected_args": {
+            "specHash": SPEC,
+            "reward": REWARD,
+            "rounds": 2,
+            "creatorShareBps": 500,
+            "creator": sender,
+        },
+        "action": "register this task",
+        "who": "the task creator's wallet",
+    }
     return wallet_tx.wallet_tx_confirm(**{**kwargs, **overrides})
 
 
@@ -59,10 +69,13 @@ def test_a_matching_transaction_is_confirmed(created):
     cases = [
         ({"sender": bob}, wallet_tx.TxWrongSender, f"not by the task creator's wallet {bob}"),
         ({"event_name": "TaskCancelled"}, wallet_tx.TxEventMissing, "it emitted no TaskCancelled event"),
-        ({"expected_args": {"specHash": SPEC, "rounds": 3}}, wallet_tx.TxArgsMismatch,
-         "its TaskCreated event has rounds 2, expected 3"),
+        (
+            {"expected_args": {"specHash": SPEC, "rounds": 3}},
+            wallet_tx.TxArgsMismatch,
+            "its TaskCreated event has rounds 2, expected 3",
+        ),
         ({"expected_args": {"specHash": "0x" + "00" * 32}}, wallet_tx.TxArgsMismatch, "has spec hash 0x"),
-    ]  # fmt: skip
+    ]
     for overrides, error, message in cases:
         with pytest.raises(error, match=message):
             confirm(created, **overrides)
@@ -143,10 +156,26 @@ def test_an_indexed_event_is_only_taken_with_a_receipt_from_the_sender(fake_chai
     # given: an indexed TaskCreated with the expected arguments (as the indexer stores them: a large reward as a
     # string, the creator checksummed) whose transaction the node does not have
     sender = Account.from_key(ALICE).address
-    row = ChainEventFactory(args={"specHash": SPEC, "reward": str(REWARD), "rounds": 2, "creatorShareBps": 500,
-                                  "creator": sender, "taskId": 9})  # fmt: skip
-    lookup = {"sender": sender.lower(), "contract_name": "TaskRegistry", "event_name": "TaskCreated",
-              "expected_args": {"specHash": SPEC.upper().replace("0X", "0x"), "reward": REWARD, "creator": sender.lower()}}  # fmt: skip
+    row = ChainEventFactory(
+        args={
+            "specHash": SPEC,
+            "reward": str(REWARD),
+            "rounds": 2,
+            "creatorShareBps": 500,
+            "creator": sender,
+            "taskId": 9,
+        }
+    )
+    lookup = {
+        "sender": sender.lower(),
+        "contract_name": "TaskRegistry",
+        "event_name": "TaskCreated",
+        "expected_args": {
+            "specHash": SPEC.upper().replace("0X", "0x"),
+            "reward": REWARD,
+            "creator": sender.lower(),
+        },
+    }
     # then: the row matches the expected arguments in any spelling, so its receipt is asked for ...
     fake_chain.fail_next("get_receipt", chain.ChainUnavailable(f"asked for {row.tx_hash}"))
     with pytest.raises(chain.ChainUnavailable, match=row.tx_hash):

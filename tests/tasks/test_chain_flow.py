@@ -29,11 +29,24 @@ def on_anvil(anvil, settings):
 def new_task(key: str) -> Task:
     user = UserFactory(username=Account.from_key(key).address)
     return task_create(
-        creator=user, title="Digits on anvil", model_kind="mlp", learning_rate=0.05, local_epochs=1, batch_size=16,
-        feature_shape=[4], label_set=[0, 1, 2], min_samples_per_participant=10, rounds=2, min_participants=1,
-        max_participants=3, aggregation_rule="fedavg", reward_wei=10**17, creator_share_bps=500,
-        validation_file=ContentFile(npz_bytes(), name="val.npz"), licence_terms="CC-BY-4.0",
-    )  # fmt: skip
+        creator=user,
+        title="Digits on anvil",
+        model_kind="mlp",
+        learning_rate=0.05,
+        local_epochs=1,
+        batch_size=16,
+        feature_shape=[4],
+        label_set=[0, 1, 2],
+        min_samples_per_participant=10,
+        rounds=2,
+        min_participants=1,
+        max_participants=3,
+        aggregation_rule="fedavg",
+        reward_wei=10**17,
+        creator_share_bps=500,
+        validation_file=ContentFile(npz_bytes(), name="val.npz"),
+        licence_terms="CC-BY-4.0",
+    )
 
 
 def test_create_confirm_and_forged_confirm(on_anvil, client):

@@ -28,8 +28,18 @@ def on_chain(fake_chain, settings, tmp_path):
 
 def test_creates_and_registers_a_digits_task(on_chain, tmp_path):
     out = io.StringIO()
-    call_command("create_task", "--dev-key", "3", "--rounds", "2", "--min-participants", "3",
-                 "--reward-eth", "0.01", stdout=out)  # fmt: skip
+    call_command(
+        "create_task",
+        "--dev-key",
+        "3",
+        "--rounds",
+        "2",
+        "--min-participants",
+        "3",
+        "--reward-eth",
+        "0.01",
+        stdout=out,
+    )
     task = Task.objects.get()
     assert task.status == Task.Status.RECRUITING and task.chain_task_id is not None, out.getvalue()
     assert task.creator.username == Account.from_key(DEV_KEYS[3]).address
@@ -50,8 +60,16 @@ def test_key_file_creator(on_chain, tmp_path):
     key_file = tmp_path / "creator.key"
     key_file.write_text(DEV_KEYS[4])
     key_file.chmod(0o600)
-    call_command("create_task", "--key-file", str(key_file), "--dataset", "wine", "--min-participants", "2",
-                 stdout=io.StringIO())  # fmt: skip
+    call_command(
+        "create_task",
+        "--key-file",
+        str(key_file),
+        "--dataset",
+        "wine",
+        "--min-participants",
+        "2",
+        stdout=io.StringIO(),
+    )
     task = Task.objects.get()
     assert task.creator.username == Account.from_key(DEV_KEYS[4]).address
     assert task.status == Task.Status.RECRUITING and task.feature_shape == [13]

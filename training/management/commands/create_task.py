@@ -46,8 +46,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         who = parser.add_mutually_exclusive_group()
-        who.add_argument("--dev-key", type=int, default=None,
-                         help="index 1-9 of anvil's dev accounts (chain id 31337 only; #0 is the platform signer)")  # fmt: skip
+        who.add_argument(
+            "--dev-key",
+            type=int,
+            default=None,
+            help="index 1-9 of anvil's dev accounts (chain id 31337 only; #0 is the platform signer)",
+        )
         who.add_argument("--key-file", default=None, help="the creator's key file (hex or keystore JSON)")
         parser.add_argument("--dataset", default="digits", choices=datasets.BUNDLED_DATASETS)
         parser.add_argument(
@@ -98,19 +102,27 @@ class Command(BaseCommand):
         creator = user_get_or_create_for_address(address=address)
         try:
             task = task_create(
-                creator=creator, title=o["title"] or default_title(dataset=o["dataset"], model=o["model"],
-                                                                 rounds=o["rounds"], aggregation=o["aggregation"]),
-                model_kind=o["model"], learning_rate=o["lr"], local_epochs=o["local_epochs"],
-                batch_size=o["batch_size"], feature_shape=[int(d) for d in ds.x_test.shape[1:]],
+                creator=creator,
+                title=o["title"]
+                or default_title(
+                    dataset=o["dataset"], model=o["model"], rounds=o["rounds"], aggregation=o["aggregation"]
+                ),
+                model_kind=o["model"],
+                learning_rate=o["lr"],
+                local_epochs=o["local_epochs"],
+                batch_size=o["batch_size"],
+                feature_shape=[int(d) for d in ds.x_test.shape[1:]],
                 label_set=sorted(int(v) for v in np.unique(ds.y_test)),
-                min_samples_per_participant=o["min_samples"], rounds=o["rounds"],
+                min_samples_per_participant=o["min_samples"],
+                rounds=o["rounds"],
                 min_participants=o["min_participants"],
                 max_participants=o["max_participants"] or o["min_participants"],
-                aggregation_rule=o["aggregation"], reward_wei=int(o["reward_eth"] * 10**18),
+                aggregation_rule=o["aggregation"],
+                reward_wei=int(o["reward_eth"] * 10**18),
                 creator_share_bps=int(o["creator_share_percent"]) * 100,
                 validation_file=ContentFile(buf.getvalue(), name=f"{o['dataset']}-validation.npz"),
                 validation_summary=summary,
-            )  # fmt: skip
+            )
         except Exception as exc:  # ValidationError / TaskStateError: the message says what is wrong
             raise CommandError(f"The task was refused: {exc}") from exc
         self.stdout.write(f"Task {task.pk} created by {address}; sending createTask ({o['reward_eth']} ETH)…")
