@@ -63,10 +63,20 @@ def run_plain(nodes: int, rounds: int) -> dict:
     port = sl.free_port()
     env = sl.process_env(home)
     link = subprocess.Popen(  # noqa: S603
-        [sl.flower_bin("flower-superlink"), "--insecure", "--disable-runtime-dependency-installation",
-         "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(work / "superlink.log", "w"), start_new_session=True,  # noqa: SIM115
-    )  # fmt: skip
+        [
+            sl.flower_bin("flower-superlink"),
+            "--insecure",
+            "--disable-runtime-dependency-installation",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "superlink.log", "w"),
+        start_new_session=True,  # noqa: SIM115
+    )
     handles = []
     try:
         sl.wait_for_port("127.0.0.1", port, timeout=60, proc=link)
@@ -84,10 +94,22 @@ def run_plain(nodes: int, rounds: int) -> dict:
         config = {**HPARAMS, "num-server-rounds": rounds, "min-nodes": nodes, "result-path": str(result)}
         t0 = time.monotonic()
         out = subprocess.run(  # noqa: S603
-            [sl.flower_bin("flwr"), "run", str(PLAIN_APP), "plain", "--run-config", sl.format_config(config),
-             "--format", "json"],
-            env=env, capture_output=True, text=True, check=True, timeout=120,
-        )  # fmt: skip
+            [
+                sl.flower_bin("flwr"),
+                "run",
+                str(PLAIN_APP),
+                "plain",
+                "--run-config",
+                sl.format_config(config),
+                "--format",
+                "json",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
         assert "run-id" in out.stdout, out.stdout + out.stderr
         wall_until(result.exists, timeout=1800)
         wall = time.monotonic() - t0
@@ -152,12 +174,23 @@ def run_platform(
     np.savez(buf, x=ds.x_test, y=ds.y_test)
     creator, _ = User.objects.get_or_create(username=Account.from_key(creator_key).address)
     task = task_create(
-        creator=creator, title=f"fl-overhead {isolation}", model_kind="mlp", learning_rate=HPARAMS["lr"],
-        local_epochs=HPARAMS["local-epochs"], batch_size=HPARAMS["batch-size"], feature_shape=[64],
-        label_set=list(range(10)), min_samples_per_participant=10, rounds=rounds, min_participants=nodes,
-        max_participants=nodes, aggregation_rule="fedavg", reward_wei=10**16, creator_share_bps=500,
+        creator=creator,
+        title=f"fl-overhead {isolation}",
+        model_kind="mlp",
+        learning_rate=HPARAMS["lr"],
+        local_epochs=HPARAMS["local-epochs"],
+        batch_size=HPARAMS["batch-size"],
+        feature_shape=[64],
+        label_set=list(range(10)),
+        min_samples_per_participant=10,
+        rounds=rounds,
+        min_participants=nodes,
+        max_participants=nodes,
+        aggregation_rule="fedavg",
+        reward_wei=10**16,
+        creator_share_bps=500,
         validation_file=ContentFile(buf.getvalue(), name="val.npz"),
-    )  # fmt: skip
+    )
     tx_hash = dev_send(task_create_call(task=task), creator_key, timeout=30)
     task_registration_confirm(task=task, tx_hash=tx_hash, by=creator)
 
@@ -173,24 +206,40 @@ def run_platform(
             x, y = datasets.partition(ds.x_train, ds.y_train, i, nodes, scheme="iid", seed=HPARAMS["seed"])
             summary = dataspec.data_summary(x, y)
             msg = eip712.join_typed_data(
-                chain_id=settings.CHAIN_ID, verifying_contract=chain.deployment_address("TaskRegistry"),
-                task_id=task.chain_task_id, participant=wallet.address, node_public_key=pub.read_text(),
+                chain_id=settings.CHAIN_ID,
+                verifying_contract=chain.deployment_address("TaskRegistry"),
+                task_id=task.chain_task_id,
+                participant=wallet.address,
+                node_public_key=pub.read_text(),
                 data_summary=summary,
-            )  # fmt: skip
+            )
             user, _ = User.objects.get_or_create(username=wallet.address)
             participation_join(
-                task=task, user=user, participant=wallet.address, node_public_key=pub.read_text(),
-                data_summary=summary, signature=eip712.sign_typed_data(msg, wallet.private_key),
-            )  # fmt: skip
+                task=task,
+                user=user,
+                participant=wallet.address,
+                node_public_key=pub.read_text(),
+                data_summary=summary,
+                signature=eip712.sign_typed_data(msg, wallet.private_key),
+            )
             name, reg_id = queued.pop()
             services.node_register(registration_id=reg_id, link=link)
         handles = sn.start_supernodes(
-            nodes, superlink=link.address, isolation=isolation, auth_private_keys=keys,
-            root_certificates=link.certs["ca_cert"], workdir=work / "nodes", flwr_home=work / "node_home",
-            node_config=lambda i: {"partition-id": i, "num-partitions": nodes, "dataset": "digits",
-                                   "key-path": str(work / "wallets" / f"w{i}.key")},
+            nodes,
+            superlink=link.address,
+            isolation=isolation,
+            auth_private_keys=keys,
+            root_certificates=link.certs["ca_cert"],
+            workdir=work / "nodes",
+            flwr_home=work / "node_home",
+            node_config=lambda i: {
+                "partition-id": i,
+                "num-partitions": nodes,
+                "dataset": "digits",
+                "key-path": str(work / "wallets" / f"w{i}.key"),
+            },
             trace_phases=trace_phases,
-        )  # fmt: skip
+        )
         task.refresh_from_db()
         assert task.status == Task.Status.TRAINING, task.status
         run = Run.objects.get(task=task)
@@ -233,9 +282,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--modes", default="plain,subprocess,warm")
     parser.add_argument(
-        "--trace-phases", action="store_true",
+        "--trace-phases",
+        action="store_true",
         help="warm mode: log each ClientApp child's steps to <workdir>/warm/nodes/node*.stats.jsonl",
-    )  # fmt: skip
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fl_overhead.json"))
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -271,8 +321,10 @@ def main() -> None:
         anvil.stop()
 
     base = results.get("a_plain_flower", {}).get("wall_s")
-    rows = ["| configuration | wall time (s) | ratio to (a) | final accuracy | accuracy per round |",
-            "|---|---:|---:|---:|---|"]  # fmt: skip
+    rows = [
+        "| configuration | wall time (s) | ratio to (a) | final accuracy | accuracy per round |",
+        "|---|---:|---:|---:|---|",
+    ]
     for name, r in results.items():
         ratio = f"{r['wall_s'] / base:.2f}" if base else "-"
         r["ratio_to_plain"] = float(ratio) if base else None

@@ -20,7 +20,7 @@ from web3 import Web3  # noqa: E402
 from bcfl_core.merkle import leaf_hash, merkle_root  # noqa: E402
 from contracts.artifacts import load_artifact  # noqa: E402
 from tests.anvil import Anvil, rpc  # noqa: E402
-from tests.contracts.helpers import ETH, Env, deploy_all  # noqa: E402
+from tests.contracts.solidity.helpers import ETH, Env, deploy_all  # noqa: E402
 
 NS = (1, 10, 100, 1000)
 PUSH_BATCH = 100

@@ -43,14 +43,27 @@ def task_list(request: HttpRequest) -> HttpResponse:
         status=filters.get("status") or None, model_kind=filters.get("model_kind") or None
     )
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    mine = selectors.task_list_of_creator(user=request.user).exclude(
-        status__in=(Task.Status.RECRUITING, Task.Status.TRAINING, Task.Status.FINALIZING, Task.Status.COMPLETED,
-                    Task.Status.FAILED, Task.Status.CANCELLED)
-    ) if request.user.is_authenticated else []  # fmt: skip
+    mine = (
+        selectors.task_list_of_creator(user=request.user).exclude(
+            status__in=(
+                Task.Status.RECRUITING,
+                Task.Status.TRAINING,
+                Task.Status.FINALIZING,
+                Task.Status.COMPLETED,
+                Task.Status.FAILED,
+                Task.Status.CANCELLED,
+            )
+        )
+        if request.user.is_authenticated
+        else []
+    )
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "tasks/list.html", {"page": page, "form": form, "my_drafts": mine,
-                                               "query": query.urlencode()})  # fmt: skip
+    return render(
+        request,
+        "tasks/list.html",
+        {"page": page, "form": form, "my_drafts": mine, "query": query.urlencode()},
+    )
 
 
 @require_GET
@@ -113,12 +126,19 @@ def task_register(request: HttpRequest, pk: int) -> HttpResponse:
         call, chain_error = services.task_create_call(task=task), ""
     except ChainError as exc:
         call, chain_error = None, str(exc)
-    return render(request, "tasks/register.html", {
-        "task": task, "call": call, "chain_error": chain_error, "mode": "register",
-        "start_url": reverse("tasks:register-start", args=[task.pk]),
-        "abandon_url": reverse("tasks:register-abandon", args=[task.pk]),
-        "confirm_url": reverse("tasks:register-confirm", args=[task.pk]),
-    })  # fmt: skip
+    return render(
+        request,
+        "tasks/register.html",
+        {
+            "task": task,
+            "call": call,
+            "chain_error": chain_error,
+            "mode": "register",
+            "start_url": reverse("tasks:register-start", args=[task.pk]),
+            "abandon_url": reverse("tasks:register-abandon", args=[task.pk]),
+            "confirm_url": reverse("tasks:register-confirm", args=[task.pk]),
+        },
+    )
 
 
 def _json_error(message: str, status: int = 400) -> JsonResponse:
@@ -159,17 +179,25 @@ def _confirm_wallet_tx(request: HttpRequest, pk: int, confirm, success) -> JsonR
     except (WalletTxError, services.ChainConfirmationError, services.TaskStateError) as exc:
         return _json_error(str(exc))
     messages.success(request, success(task))
-    return JsonResponse({"ok": True, "status": task.status, "chain_task_id": task.chain_task_id,
-                         "redirect": reverse("tasks:detail", args=[task.pk])})  # fmt: skip
+    return JsonResponse(
+        {
+            "ok": True,
+            "status": task.status,
+            "chain_task_id": task.chain_task_id,
+            "redirect": reverse("tasks:detail", args=[task.pk]),
+        }
+    )
 
 
 @login_required_to("register your task on chain")
 @require_POST
 def task_register_confirm(request: HttpRequest, pk: int) -> JsonResponse:
     return _confirm_wallet_tx(
-        request, pk, services.task_registration_confirm,
+        request,
+        pk,
+        services.task_registration_confirm,
         lambda task: f"Task registered on chain (task id {task.chain_task_id}); it is now recruiting.",
-    )  # fmt: skip
+    )
 
 
 @login_required_to("delete your draft task")
@@ -196,19 +224,28 @@ def task_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("tasks:detail", pk=pk)
     except ChainError as exc:
         call, chain_error = None, str(exc)
-    return render(request, "tasks/register.html", {
-        "task": task, "call": call, "chain_error": chain_error, "mode": "cancel",
-        "confirm_url": reverse("tasks:cancel-confirm", args=[task.pk]),
-    })  # fmt: skip
+    return render(
+        request,
+        "tasks/register.html",
+        {
+            "task": task,
+            "call": call,
+            "chain_error": chain_error,
+            "mode": "cancel",
+            "confirm_url": reverse("tasks:cancel-confirm", args=[task.pk]),
+        },
+    )
 
 
 @login_required_to("cancel your task and get the reward pool back")
 @require_POST
 def task_cancel_confirm(request: HttpRequest, pk: int) -> JsonResponse:
     return _confirm_wallet_tx(
-        request, pk, services.task_cancel_confirm,
+        request,
+        pk,
+        services.task_cancel_confirm,
         lambda task: "Task cancelled; the reward pool was refunded to your wallet.",
-    )  # fmt: skip
+    )
 
 
 @login_required_to("see your identity, bans and participations")
@@ -218,8 +255,11 @@ def identity_mine(request: HttpRequest) -> HttpResponse:
     form = CredentialForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.identity_link_credential(wallet=request.user.username, credential=form.cleaned_data["credential"],
-                                              signature=form.cleaned_data["signature"])  # fmt: skip
+            services.identity_link_credential(
+                wallet=request.user.username,
+                credential=form.cleaned_data["credential"],
+                signature=form.cleaned_data["signature"],
+            )
         except services.CredentialError as exc:
             form.add_error(None, str(exc))
         else:

@@ -14,24 +14,24 @@ from tasks import selectors as task_selectors
 from tasks.decorators import login_required_to
 from tasks.models import Task
 from tasks.page_sections import TaskPageSection
-from training import selectors
+from training import selectors, task_page
 from training.services import TrainingError, training_run_start
 
 
 def task_training_section(*, request: HttpRequest, task: Task) -> dict:
     """Context of the task page's training parts: rounds so far, the chart, whether the creator may start training,
-    `people` (`selectors.task_participants_page`) and `failure` (`selectors.failure_explanation`, None unless the
+    `people` (`task_page.task_participants_page`) and `failure` (`task_page.failure_explanation`, None unless the
     task failed); the participant table and the failure notice are drawn by tasks/detail.html from it."""
     rounds = selectors.task_rounds(task=task)
     return {
         "rounds": rounds,
         "done": len(rounds),
-        "chart": mark_safe(selectors.metrics_chart_svg(rounds)),  # noqa: S308 - built from numbers
+        "chart": mark_safe(task_page.metrics_chart_svg(rounds)),  # noqa: S308 - built from numbers
         "can_start": task.status == Task.Status.RECRUITING and task.chain_task_id is not None,
         # the task page's participant table (states in words, totals equal to the round table's columns) and,
         # for a failed task, the failure in plain words with the technical detail apart
-        "people": selectors.task_participants_page(task=task),
-        "failure": selectors.failure_explanation(task=task),
+        "people": task_page.task_participants_page(task=task),
+        "failure": task_page.failure_explanation(task=task),
     }
 
 

@@ -1,4 +1,4 @@
-"""The chain gateway: the only package that imports web3 (enforced by tests/contracts_ledger/test_signer_lint.py).
+"""The chain gateway: the only package that imports web3 (enforced by tests/contracts/test_signer_lint.py).
 
 Everything else imports `contracts.chain` and calls these names; tests that are not about the chain replace
 the network-facing ones with `contracts.fake_chain.FakeChain` (the `fake_chain` fixture). Failures are

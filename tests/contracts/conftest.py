@@ -1,39 +1,46 @@
-"""Fixtures for the Solidity contract tests: one anvil (tests/conftest.py), one deployment, a snapshot per test.
-
-Tests that use `env` (or `w3`, `accounts`) run on anvil and get the `anvil` marker; the rest need no node."""
+"""Fixtures for the ledger tests: settings pointed at a real anvil, fresh nodes, deployed contracts."""
 
 from __future__ import annotations
 
 import pytest
-from web3 import Web3
 
-from tests.contracts.helpers import Env, deploy_all
-
-
-@pytest.fixture(scope="session")
-def w3(anvil) -> Web3:
-    web3 = Web3(Web3.HTTPProvider(anvil.url, request_kwargs={"timeout": 60}))
-    assert web3.is_connected()
-    return web3
+from tests.anvil import Anvil
 
 
-@pytest.fixture(scope="session")
-def env(w3) -> Env:
-    return deploy_all(w3)
-
-
-@pytest.fixture(autouse=True)
-def _isolate(request):
-    """Every test on the chain starts from the freshly deployed state; the others (artifacts, Merkle) need no node."""
-    if "env" not in request.fixturenames:
-        yield
-        return
-    node = request.getfixturevalue("anvil")
-    snap = node.snapshot()
-    yield
-    assert node.revert(snap)
+def point_at(settings, url: str, *, chain_id: int = 31337, key: str = "") -> None:
+    settings.CHAIN_RPC_URL = url
+    settings.CHAIN_ID = chain_id
+    settings.CHAIN_SIGNER_KEY = key
+    settings.CHAIN_KEYSTORE_FILE = ""
+    settings.CHAIN_KEYSTORE_PASSWORD = ""
+    settings.CHAIN_CONFIRMATIONS = 0
+    settings.CHAIN_RECEIPT_TIMEOUT = 20
 
 
 @pytest.fixture
-def accounts(env) -> list[str]:
-    return env.accounts
+def chain_settings(settings, anvil):
+    """Settings for the session anvil, signing with anvil dev key #0 (the default on chain 31337)."""
+    point_at(settings, anvil.url)
+    return settings
+
+
+@pytest.fixture
+def fresh_anvil(tmp_path):
+    """A separate anvil (fresh state: every nonce starts at 0), stopped after the test."""
+    node = Anvil().start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def fresh_chain(settings, fresh_anvil):
+    point_at(settings, fresh_anvil.url)
+    return fresh_anvil
+
+
+@pytest.fixture
+def deployed(chain_settings):
+    """The five contracts, deployed through the ledger on the session anvil for this test's DB."""
+    from contracts.deployment import deploy_contracts
+
+    return deploy_contracts(log=lambda _msg: None)

@@ -86,9 +86,18 @@ class PlatformRun:
 
 
 def start_platform_run(
-    tmp_path: Path, settings, monkeypatch, anvil_url: str, *, nodes: int, rounds: int, min_participants: int,
-    round_timeout: float = 180.0, heartbeat_timeout: float = 12, isolation: str = "subprocess",
-) -> PlatformRun:  # fmt: skip
+    tmp_path: Path,
+    settings,
+    monkeypatch,
+    anvil_url: str,
+    *,
+    nodes: int,
+    rounds: int,
+    min_participants: int,
+    round_timeout: float = 180.0,
+    heartbeat_timeout: float = 12,
+    isolation: str = "subprocess",
+) -> PlatformRun:
     """Everything up to a launched Flower run. The caller must `stop()` the result (also on failure)."""
     monkeypatch.setenv("BCFL_DATASET_CACHE", str(tmp_path / "datasets"))
     ds = datasets.load_dataset("digits")
@@ -111,12 +120,23 @@ def start_platform_run(
     buf = io.BytesIO()
     np.savez(buf, x=ds.x_test, y=ds.y_test)
     task = task_create(
-        creator=UserFactory(username=Account.from_key(creator_key).address), title="Digits e2e", model_kind="mlp",
-        learning_rate=0.05, local_epochs=3, batch_size=32, feature_shape=[64], label_set=list(range(10)),
-        min_samples_per_participant=10, rounds=rounds, min_participants=min_participants, max_participants=nodes,
-        aggregation_rule="fedavg", reward_wei=10**17, creator_share_bps=500,
+        creator=UserFactory(username=Account.from_key(creator_key).address),
+        title="Digits e2e",
+        model_kind="mlp",
+        learning_rate=0.05,
+        local_epochs=3,
+        batch_size=32,
+        feature_shape=[64],
+        label_set=list(range(10)),
+        min_samples_per_participant=10,
+        rounds=rounds,
+        min_participants=min_participants,
+        max_participants=nodes,
+        aggregation_rule="fedavg",
+        reward_wei=10**17,
+        creator_share_bps=500,
         validation_file=ContentFile(buf.getvalue(), name="val.npz"),
-    )  # fmt: skip
+    )
     task_registration_confirm(
         task=task, tx_hash=dev_send(task_create_call(task=task), creator_key), by=task.creator
     )
@@ -135,15 +155,21 @@ def start_platform_run(
             x, y = datasets.partition(ds.x_train, ds.y_train, i, nodes, scheme="iid", seed=task.pk)
             summary = dataspec.data_summary(x, y)
             msg = eip712.join_typed_data(
-                chain_id=31337, verifying_contract=chain.deployment_address("TaskRegistry"),
-                task_id=task.chain_task_id, participant=wallet.address, node_public_key=pub.read_text(),
+                chain_id=31337,
+                verifying_contract=chain.deployment_address("TaskRegistry"),
+                task_id=task.chain_task_id,
+                participant=wallet.address,
+                node_public_key=pub.read_text(),
                 data_summary=summary,
-            )  # fmt: skip
+            )
             participation_join(
-                task=task, user=UserFactory(username=wallet.address), participant=wallet.address,
-                node_public_key=pub.read_text(), data_summary=summary,
+                task=task,
+                user=UserFactory(username=wallet.address),
+                participant=wallet.address,
+                node_public_key=pub.read_text(),
+                data_summary=summary,
                 signature=eip712.sign_typed_data(msg, wallet.private_key),
-            )  # fmt: skip
+            )
             name, reg_id = queued.pop()
             assert name == "node_register"
             keys.append(key)
@@ -165,7 +191,7 @@ def start_platform_run(
                     },
                     isolation=isolation,
                     log_path=tmp_path / f"supernode{i}.log",
-                )  # fmt: skip
+                )
             )
         task.refresh_from_db()
         assert task.status == Task.Status.TRAINING, task.status

@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "join":
             s.add_argument("--key", help="wallet key file (default: the one you logged in with)")
 
+    _add_train_parser(sub)
+    s = sub.add_parser("status", help="your participations and their state")
+    s.add_argument("--task", type=int, help="only this task")
+    return p
+
+
+def _add_train_parser(sub) -> None:
     s = sub.add_parser("train", help="run your SuperNode for a joined task until its training ends")
     s.add_argument("--task", type=int, required=True)
     s.add_argument("--data", required=True)
@@ -127,10 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up if the node is not registered after S seconds (default: wait)",
     )
     s.add_argument("--poll", type=float, default=3.0, metavar="S", help="progress refresh interval")
-
-    s = sub.add_parser("status", help="your participations and their state")
-    s.add_argument("--task", type=int, help="only this task")
-    return p
 
 
 def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -12,7 +12,7 @@ Reads live in `training.selectors`; the pure audit-trail pieces (leaves, roots, 
 `training.trail`; row locks and their order in `training.lock_objects`.
 """
 
-# `services.Run`: tests/training_platform/test_create_task.py (outside this change) reads the model from here.
+# `services.Run`: tests/training/services/test_create_task.py (outside this change) reads the model from here.
 from training.models import Run
 from training.services.common import TrainingError, enqueue, superlink
 from training.services.final_steps import FinalizeError

@@ -14,7 +14,7 @@ from contracts.services import (
     chain_tx_reconcile_pending,
 )
 from tests.anvil import Anvil, free_port
-from tests.contracts_ledger.conftest import point_at
+from tests.contracts.conftest import point_at
 
 RECIPIENT = "0x" + "33" * 20
 pytestmark = pytest.mark.django_db(transaction=True)

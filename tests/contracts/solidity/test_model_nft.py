@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
-from tests.contracts.helpers import NFT_BASE_URI, reverts, role
+from tests.contracts.solidity.helpers import NFT_BASE_URI, reverts, role
 
 M1, M2 = keccak(text="model-1"), keccak(text="model-2")
 

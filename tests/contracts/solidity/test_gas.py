@@ -6,7 +6,7 @@ from __future__ import annotations
 from eth_utils import keccak, to_checksum_address
 
 from bcfl_core.merkle import leaf_hash, merkle_root
-from tests.contracts.helpers import ETH
+from tests.contracts.solidity.helpers import ETH
 
 
 def calldata_gas(env, receipt) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
-from tests.contracts.helpers import ETH, reverts
+from tests.contracts.solidity.helpers import ETH, reverts
 
 
 def _attacker_with_credit(env, accounts):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
-from tests.contracts.helpers import reverts, role
+from tests.contracts.solidity.helpers import reverts, role
 
 DID = keccak(text="did:pkh:eip155:31337:0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
 OTHER = keccak(text="nullifier:42")

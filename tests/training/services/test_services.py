@@ -15,7 +15,7 @@ from bcfl_core import merkle
 from contracts.models import ChainTx
 from tasks.models import Task
 from tests.tasks.factories import REGISTRY, TaskFactory
-from tests.training_platform.conftest import account, participate, write_round
+from tests.training.services.conftest import account, participate, write_round
 from training import selectors, services
 from training.models import NodeRegistration, Round, Run, Update
 
@@ -296,7 +296,7 @@ def test_a_node_recorded_twice_in_a_round_is_stored_once(var_dir, link):
 
 
 def test_superlink_restart_reregisters_nodes_with_new_ids(var_dir, enqueued):
-    from tests.training_platform.conftest import FakeSuperLink
+    from tests.training.services.conftest import FakeSuperLink
 
     # given: a registered node on a SuperLink that then restarts with empty state
     task = TaskFactory(min_participants=2, status=S.RECRUITING)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.contracts.helpers import ETH
+from tests.contracts.solidity.helpers import ETH
 
 TOTAL = 10_000
 IDS = (1, 2)

@@ -13,7 +13,7 @@ from contracts.chain import ETH_TRANSFER
 from contracts.models import ChainTx
 from contracts.services import chain_tx_create, chain_tx_process
 from tests.anvil import DEV_KEYS
-from tests.contracts_ledger.conftest import point_at
+from tests.contracts.conftest import point_at
 
 N_TX, N_WORKERS = 100, 4
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from tasks.models import Task
 from tests.tasks.factories import TaskFactory
-from tests.training_platform.conftest import account, participate
+from tests.training.services.conftest import account, participate
 from training.models import Round, Run, Update
 
 pytestmark = pytest.mark.django_db
@@ -163,7 +163,7 @@ def test_licence_heading_only_with_licence_text(client):
 
 
 def test_chart_legend_sits_above_the_plot_area():
-    from training.selectors import metrics_chart_svg
+    from training.task_page import metrics_chart_svg
 
     task, _ = _trained(S.COMPLETED)
     svg = metrics_chart_svg(list(Round.objects.filter(task=task).order_by("number")))

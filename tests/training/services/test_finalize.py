@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tasks.models import Task
 from tests.training.factories import RoundFactory, RunFactory, UpdateFactory, checkpoint_file
-from tests.training_platform.conftest import TaskFactory, account, participate
+from tests.training.services.conftest import TaskFactory, account, participate
 from training import jobs, services
 from training.models import Contribution, Finalization, FinalModel
 from training.services import finalize

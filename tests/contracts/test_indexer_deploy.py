@@ -11,7 +11,7 @@ from contracts import chain
 from contracts.deployment import deploy_contracts
 from contracts.indexer import chain_index_events, index_range
 from contracts.models import ChainEvent, ChainTx, Deployment, EventCursor
-from tests.contracts_ledger.conftest import point_at
+from tests.contracts.conftest import point_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,7 +5,7 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from bcfl_core.merkle import leaf_hash, merkle_proof, merkle_root
-from tests.contracts.helpers import ETH, reverts, role
+from tests.contracts.solidity.helpers import ETH, reverts, role
 
 OPEN, FINALIZED, CANCELLED = 1, 2, 3
 H = [keccak(text=f"h{i}") for i in range(10)]

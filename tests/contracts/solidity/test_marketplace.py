@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
-from tests.contracts.helpers import ETH, reverts
+from tests.contracts.solidity.helpers import ETH, reverts
 
 ROYALTY_BPS = 1000  # 10 %
 

@@ -69,31 +69,36 @@ class Command(BaseCommand):
         parser.add_argument("--reward-eth", type=Decimal, default=Decimal("0.1"))
         parser.add_argument("--creator-share-percent", type=int, default=5)
 
-    def handle(self, *args, **o):
-        from eth_account import Account
-
-        from bcfl_site.siwe.services import user_get_or_create_for_address
+    @staticmethod
+    def creator_key(o) -> str:
+        """The creator's private key: from --key-file, else anvil dev key --dev-key (1 by default)."""
         from contracts.devkeys import ANVIL_CHAIN_ID, ANVIL_DEV_KEYS
-        from contracts.devwallet import dev_send, wallet_send
-        from tasks.services import task_create, task_create_call, task_registration_confirm
 
         if o["key_file"]:
             from training.client.wallet import KeyFileError, load_wallet
 
             try:
-                key = load_wallet(o["key_file"]).private_key
+                return load_wallet(o["key_file"]).private_key
             except (KeyFileError, OSError) as exc:
                 raise CommandError(f"Cannot read the key file: {exc}") from exc
-        else:
-            index = 1 if o["dev_key"] is None else o["dev_key"]
-            if int(settings.CHAIN_ID) != ANVIL_CHAIN_ID:
-                raise CommandError(f"anvil dev keys are for chain id {ANVIL_CHAIN_ID} only; use --key-file.")
-            if not 1 <= index < len(ANVIL_DEV_KEYS):
-                raise CommandError(
-                    f"--dev-key must be 1-{len(ANVIL_DEV_KEYS) - 1} (#0 is the platform's signer; sharing it "
-                    "would break the ledger's nonce sequence)."
-                )
-            key = ANVIL_DEV_KEYS[index]
+        index = 1 if o["dev_key"] is None else o["dev_key"]
+        if int(settings.CHAIN_ID) != ANVIL_CHAIN_ID:
+            raise CommandError(f"anvil dev keys are for chain id {ANVIL_CHAIN_ID} only; use --key-file.")
+        if not 1 <= index < len(ANVIL_DEV_KEYS):
+            raise CommandError(
+                f"--dev-key must be 1-{len(ANVIL_DEV_KEYS) - 1} (#0 is the platform's signer; sharing it "
+                "would break the ledger's nonce sequence)."
+            )
+        return ANVIL_DEV_KEYS[index]
+
+    def handle(self, *args, **o):
+        from eth_account import Account
+
+        from bcfl_site.siwe.services import user_get_or_create_for_address
+        from contracts.devwallet import dev_send, wallet_send
+        from tasks.services import task_create, task_create_call, task_registration_confirm
+
+        key = self.creator_key(o)
         address = Account.from_key(key).address
         ds = datasets.load_dataset(o["dataset"])
         buf = io.BytesIO()

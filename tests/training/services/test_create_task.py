@@ -1,7 +1,7 @@
 """``manage.py create_task``: a bundled-dataset task created and registered on chain by a creator key.
 
 On the fake chain (contracts/fake_chain.py): the chain path itself is tested on anvil in
-tests/tasks/test_chain_flow.py and tests/contracts_ledger/test_wallet_tx.py, and end to end in
+tests/tasks/test_chain_flow.py and tests/contracts/test_wallet_tx.py, and end to end in
 tests/e2e/test_demo_story.py."""
 
 from __future__ import annotations

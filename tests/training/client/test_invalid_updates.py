@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from flwr.app import ArrayRecord
 
-from tests.training_client.test_client_app import CHAIN, REGISTRY, call_train, data_file  # noqa: F401
+from tests.training.client.test_client_app import CHAIN, REGISTRY, call_train, data_file  # noqa: F401
 from training import zoo
 from training.client.wallet import create_key_file
 from training.flower_app import server_app as sa

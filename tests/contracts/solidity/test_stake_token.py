@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.contracts.helpers import ETH, STAKE_URI, reverts, role
+from tests.contracts.solidity.helpers import ETH, STAKE_URI, reverts, role
 
 TOTAL = 10_000
 

@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.api.wsgi import wsgi_app
+from tests.bcfl_site.api.wsgi import wsgi_app
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)
 

@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 
 from bcfl_core import merkle
 from contracts.models import ChainEvent, ChainTx
-from tests.training_platform.conftest import account, write_round
-from tests.training_platform.test_services import enqueued, started, training_task  # noqa: F401
+from tests.training.services.conftest import account, write_round
+from tests.training.services.test_services import enqueued, started, training_task  # noqa: F401
 from training import services
 from training.models import Round, Update
 from training.verify import verify_task
