@@ -90,6 +90,10 @@ class Attack:
         """SIMULATION ONLY: a hex private key to sign the update with instead of the wallet's (None: the wallet)."""
         return None
 
+    def claimed_examples(self, n: int) -> int:
+        """The ``num-examples`` the reply claims (honest: the examples actually trained on)."""
+        return n
+
 
 def _coerce(value: Any, default: Any) -> Any:
     if isinstance(default, bool):
@@ -257,6 +261,17 @@ class BadSignature(Attack):
 
     def signing_key(self) -> str | None:
         return str(self.key or self.THROWAWAY_KEY)
+
+
+@register("inflate_examples")
+class InflateExamples(Attack):
+    """Train honestly but claim ``claim`` examples (default 10^9) so FedAvg, which weights by the claim, would
+    make this update the whole average. The ServerApp caps claims at the data size committed when joining."""
+
+    defaults: ClassVar[dict[str, Any]] = {"claim": 10**9}
+
+    def claimed_examples(self, n: int) -> int:
+        return int(self.claim)
 
 
 def names() -> list[str]:

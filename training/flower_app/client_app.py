@@ -80,7 +80,12 @@ def train(msg: Message, context: Context) -> Message:
     content = RecordDict(
         {
             "arrays": arrays,
-            "metrics": MetricRecord({"train-loss": _finite(loss), "num-examples": n_examples}),
+            "metrics": MetricRecord(
+                {
+                    "train-loss": _finite(loss),
+                    "num-examples": attack.claimed_examples(n_examples) if attack else n_examples,
+                }
+            ),
         }
     )
     # The app's defaults carry chain-id = 0: only platform runs (a real chain id) sign their updates.

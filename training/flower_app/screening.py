@@ -29,6 +29,7 @@ else:  # loaded by Flower from the unpacked app bundle
 
 from training import zoo
 
+REASON_TOO_MANY_EXAMPLES = "num-examples above the committed data"
 SUPERLINK_NODE_ID = 1  # flwr.common.constant.SUPERLINK_NODE_ID: the sender of replies the SuperLink makes up
 NO_REPLY = "no reply: "  # reason prefix of a sampled node that did not answer
 
@@ -167,6 +168,12 @@ class Screener:
             reason = f"client error: {msg.error.reason}"
             return UpdateRecord(node_id, None, 0, None, False, reason, wallet=wallet), None
         arrays, n, metrics, reason = read_reply(msg, self.reference, self.max_bytes)
+        cap = self.signing.max_examples.get(node_id) if self.signing is not None else None
+        if arrays is not None and cap is not None and n > cap:
+            arrays = (
+                None  # FedAvg weights by num-examples: a claim above the committed data would own the average
+            )
+            reason = f"{REASON_TOO_MANY_EXAMPLES}: claims {n} examples, committed {cap} when joining"
         if arrays is None:
             return UpdateRecord(node_id, None, n, None, False, reason, metrics, wallet=wallet), None
         digest = zoo.weights_hash(arrays)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,9 @@ class SigningContext:
     chain_id: int
     registry_address: str
     chain_task_id: int
+    # node id -> examples the participant committed when joining (its data summary's n): a reply may not
+    # claim more (FedAvg weights by the claim). Nodes without an entry are not capped.
+    max_examples: Mapping[int, int] = field(default_factory=dict)
 
 
 def parse_participants(text: str) -> dict[int, str]:
@@ -63,11 +66,14 @@ def signing_context_from_config(run_config: Mapping[str, Any]) -> SigningContext
     participants = parse_participants(text)
     if not participants:
         return None
+    caps_path = rc_get(run_config, "example-caps-path")
+    caps = json.loads(Path(caps_path).read_text()) if caps_path else {}
     return SigningContext(
         participants=participants,
         chain_id=rc_get(run_config, "chain-id"),
         registry_address=rc_get(run_config, "registry-address"),
         chain_task_id=rc_get(run_config, "chain-task-id"),
+        max_examples={int(node): int(n) for node, n in caps.items()},
     )
 
 

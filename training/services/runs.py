@@ -108,6 +108,15 @@ def _write_participants(run_dir: Path, nodes: dict[int, Participation]) -> Path:
     return path
 
 
+def _write_example_caps(run_dir: Path, nodes: dict[int, Participation]) -> Path:
+    """{node id: examples the participant committed when joining}: the ServerApp refuses replies claiming more."""
+    path = run_dir / "example_caps.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    caps = {str(n): int((p.data_summary or {}).get("n") or 0) for n, p in sorted(nodes.items())}
+    path.write_text(json.dumps({n: c for n, c in caps.items() if c > 0}, sort_keys=True))
+    return path
+
+
 def build_run_config(*, run: Run, nodes: dict[int, Participation]) -> dict[str, Any]:
     """The Flower run config of a task run (see training/flower_app/pyproject.toml for every key).
 
@@ -134,6 +143,7 @@ def build_run_config(*, run: Run, nodes: dict[int, Participation]) -> dict[str, 
         "registry-address": chain.deployment_address("TaskRegistry"),
         "chain-task-id": int(task.chain_task_id),
         "participants-path": str(_write_participants(run_dir, nodes)),
+        "example-caps-path": str(_write_example_caps(run_dir, nodes)),
         "records-path": str(run_dir / "rounds.jsonl"),
         "output-dir": str(run_dir / "out"),
         "heartbeat-path": str(run_dir / "heartbeat"),

@@ -146,3 +146,10 @@ def test_bad_signature_provides_another_key_and_leaves_update_alone():
     assert all(np.array_equal(a, b) for a, b in zip(out, t, strict=True))
     key = "0x" + "11" * 32
     assert attacks.get_attack(f"bad_signature:key={key}").signing_key() == key
+
+
+def test_inflate_examples_claims_a_huge_data_size():
+    attack = attacks.get_attack("inflate_examples")
+    assert attack.claimed_examples(30) == 10**9
+    assert attacks.get_attack("inflate_examples:claim=500").claimed_examples(30) == 500
+    assert attacks.get_attack("label_flip").claimed_examples(30) == 30

@@ -34,13 +34,15 @@ def global_record():
     return ArrayRecord(zoo.build_model("mlp", (64,), 10, hidden=8, seed=0).state_dict())
 
 
-def reply(global_record, node_id, *, signer=None, bcfl="auto", tamper=False, round_=3):
+def reply(global_record, node_id, *, signer=None, bcfl="auto", tamper=False, round_=3, num_examples=10):
     arrays = [a + node_id for a in global_record.to_numpy_ndarrays()]
     record = ArrayRecord(
         dict(zip(global_record.keys(), [ArrayRecord([a])["0"] for a in arrays], strict=True))
     )
     sha = zoo.weights_hash(arrays)
-    content = RecordDict({"arrays": record, "metrics": MetricRecord({"num-examples": 10, "train-loss": 0.1})})
+    content = RecordDict(
+        {"arrays": record, "metrics": MetricRecord({"num-examples": num_examples, "train-loss": 0.1})}
+    )
     if bcfl == "auto":
         signed_hash = keccak(text="other").hex() if tamper else sha
         msg = eip712.update_typed_data(
@@ -228,3 +230,36 @@ def test_serverapp_failure_reason_is_left_for_the_platform(tmp_path):
     sa.write_error(tmp_path / "run" / "error.txt", sa.TooFewRepliesError("round 4: only 2 answered"))
     assert (tmp_path / "run" / "error.txt").read_text() == "round 4: only 2 answered"
     sa.write_error("", RuntimeError("x"))  # no path: nothing to write
+
+
+def test_num_examples_above_the_committed_data_is_refused(global_record):
+    """FedAvg weights by num-examples: a claim above the data size committed when joining is refused with a
+    reason (here 10^9 against 40), while a claim within it counts."""
+    # given node 1 (Alice) joined with 40 examples, node 2 (Bob) with 10
+    ctx = sa.SigningContext(**{**CTX.__dict__, "max_examples": {1: 40, 2: 10}})
+    strategy = sa.ValidatingFedAvg(signing=ctx, min_available_nodes=1)
+    strategy._global = global_record
+    # when
+    kept, accepted, rejected = strategy.screen(
+        [
+            reply(global_record, 1, signer=ALICE, num_examples=10**9),
+            reply(global_record, 2, signer=BOB, num_examples=10),
+        ],
+        3,
+    )
+    # then
+    assert [u.node_id for u in accepted] == [2]
+    assert rejected[0].node_id == 1 and rejected[0].wallet == ALICE.address
+    assert (
+        rejected[0].reason
+        == "num-examples above the committed data: claims 1000000000 examples, committed 40 when joining"
+    )
+
+
+def test_example_caps_are_read_from_the_run_config(tmp_path):
+    (tmp_path / "p.json").write_text(json.dumps({"5": ALICE.address}))
+    (tmp_path / "caps.json").write_text(json.dumps({"5": 123}))
+    ctx = sa.signing_context_from_config(
+        {"participants-path": str(tmp_path / "p.json"), "example-caps-path": str(tmp_path / "caps.json")}
+    )
+    assert ctx.max_examples == {5: 123}

@@ -135,6 +135,10 @@ def test_launch_builds_run_config_and_is_idempotent(var_dir, link):
     assert json.loads(open(rc["participants-path"]).read()) == {
         str(10 + i): p.wallet for i, p in enumerate(parts)
     }
+    # each reply may claim at most the examples its participant committed when joining
+    assert json.loads(open(rc["example-caps-path"]).read()) == {
+        str(10 + i): p.data_summary["n"] for i, p in enumerate(parts)
+    }
     assert rc["num-server-rounds"] == 3 and rc["feature-shape"] == "4" and rc["num-classes"] == 3
     assert rc["test-data-path"].endswith(".npz") and rc["records-path"].endswith(
         f"runs/{task.pk}/1/rounds.jsonl"
