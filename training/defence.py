@@ -91,3 +91,106 @@ def rule(name: str) -> AggregationRule:
         return RULES[name]
     except KeyError:
         raise KeyError(f"unknown aggregation rule {name!r}; known: {', '.join(RULES)}") from None
+
+
+# --- detection signals: what may count against a participant ----------------------------------------------
+#
+# Kept apart from the aggregation rules: a rule may leave an honest update out of one round's aggregate
+# (that is about the model), while a signal below is evidence about the person. Only signals with
+# ``counts=True`` enter the verdict (training.verdicts); all are stored with the value and the threshold.
+
+NORM_OUTLIER_RATIO = 4.0  # ‖δ_i‖ above this many times the round's median update norm
+COPY_OF_GLOBAL_RATIO = 1e-3  # ‖δ_i‖ below this fraction of the median norm: the global model sent back
+COPY_OF_OTHER_RATIO = 1e-6  # ‖θ_i − θ_j‖ below this fraction of the median norm: another's update re-sent
+OPPOSED_COSINE = 0.0  # cosine to the coordinate-wise median update at or below this: pulls the other way
+
+
+def detect(
+    global_arrays: list, updates: dict[int, list], scores: dict[int, float] | None = None
+) -> dict[int, list[dict]]:
+    """Per accepted update (node id → its arrays), the signals raised against it in one round.
+
+    ``global_arrays``: the model the round started from; ``scores``: the round's contribution scores.
+    Returns ``{node_id: [{"signal", "value", "threshold", "counts", "detail"}]}`` (an empty list = clean).
+    Signals: ``norm_outlier``, ``copy_of_global`` (free rider), ``opposed`` (cosine to the coordinate-wise
+    median update, a robust reference, at or below 0), ``copy_of_other`` (evidence only: the original and
+    the copy are indistinguishable), ``negative_contribution``.
+    """
+    round_ = _RoundGeometry(global_arrays, updates)
+    return {
+        n: [
+            *round_.norm_signals(n),
+            *round_.direction_signals(n),
+            *round_.copy_signals(n),
+            *_score_signals(n, scores),
+        ]
+        for n in round_.nodes
+    }
+
+
+def _flag(signal: str, value: float, threshold: float, detail: str, counts: bool = True) -> dict:
+    return {
+        "signal": signal,
+        "value": round(float(value), 6),
+        "threshold": threshold,
+        "counts": counts,
+        "detail": detail,
+    }
+
+
+class _RoundGeometry:
+    """Update directions ``δ_i = θ_i − θ_global`` of one round, their norms and a robust reference."""
+
+    def __init__(self, global_arrays: list, updates: dict[int, list]):
+        import numpy as np
+
+        self.np = np
+        self.nodes = sorted(updates)
+        g = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in global_arrays])
+        self.flat = {
+            n: np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in updates[n]])
+            for n in self.nodes
+        }
+        self.deltas = {n: self.flat[n] - g for n in self.nodes}
+        self.norms = {n: float(np.linalg.norm(self.deltas[n])) for n in self.nodes}
+        self.median_norm = float(np.median(list(self.norms.values()))) if self.nodes else 0.0
+        many = len(self.nodes) >= 3
+        self.reference = np.median(np.stack(list(self.deltas.values())), axis=0) if many else None
+        self.ref_norm = float(np.linalg.norm(self.reference)) if many else 0.0
+
+    def norm_signals(self, n: int) -> list[dict]:
+        norm, median = self.norms[n], self.median_norm
+        out = []
+        if median > 0 and len(self.nodes) >= 3 and norm > NORM_OUTLIER_RATIO * median:
+            detail = f"update norm {norm:.4g} is {norm / median:.1f}× the round's median"
+            out.append(_flag("norm_outlier", norm / median, NORM_OUTLIER_RATIO, detail))
+        if median > 0 and norm < COPY_OF_GLOBAL_RATIO * median:
+            detail = "the update is (nearly) the global model it was sent: no training"
+            out.append(_flag("copy_of_global", norm / median, COPY_OF_GLOBAL_RATIO, detail))
+        return out
+
+    def direction_signals(self, n: int) -> list[dict]:
+        if self.reference is None or self.ref_norm == 0 or self.norms[n] == 0:
+            return []
+        cosine = float(self.deltas[n] @ self.reference / (self.norms[n] * self.ref_norm))
+        if cosine > OPPOSED_COSINE:
+            return []
+        return [_flag("opposed", cosine, OPPOSED_COSINE, f"cosine {cosine:.3f} to the round's median update")]
+
+    def copy_signals(self, n: int) -> list[dict]:
+        out = []
+        for m in self.nodes:
+            if m == n or self.median_norm == 0:
+                continue
+            gap = float(self.np.linalg.norm(self.flat[n] - self.flat[m])) / self.median_norm
+            if gap < COPY_OF_OTHER_RATIO:
+                detail = f"(nearly) the same update as node {m}"
+                out.append(_flag("copy_of_other", gap, COPY_OF_OTHER_RATIO, detail, counts=False))
+        return out
+
+
+def _score_signals(n: int, scores: dict[int, float] | None) -> list[dict]:
+    if scores is None or scores.get(n, 0.0) >= 0:
+        return []
+    detail = f"contribution {scores[n]:.4g} in this round: the others do better without it"
+    return [_flag("negative_contribution", scores[n], 0.0, detail)]

@@ -147,6 +147,14 @@ class Update(models.Model):
     reason = models.TextField(blank=True)
     score = models.FloatField(default=0.0)
     score_uint = models.DecimalField(max_digits=78, decimal_places=0, default=0, help_text="Leaf score.")
+    excluded = models.TextField(
+        blank=True, help_text="Why the aggregation rule left this accepted update out (not evidence)."
+    )
+    flags = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Detection signals: [{signal, value, threshold, counts, detail}] (training.defence.detect).",
+    )
     leaf_index = models.IntegerField(
         null=True, blank=True, help_text="Position in the tree; None if no leaf."
     )
@@ -232,6 +240,18 @@ class Contribution(models.Model):
     per_round = models.JSONField(default=dict, blank=True, help_text='{"<round>": score}, every round.')
     cumulative = models.FloatField(default=0.0, help_text="Sum of per_round.")
     accepted_rounds = models.PositiveIntegerField(default=0)
+    flagged_rounds = models.PositiveIntegerField(
+        default=0, help_text="Rounds with a detection signal that counts toward a verdict."
+    )
+    malicious = models.BooleanField(default=False, help_text="Judged malicious: no stake, banned.")
+    evidence = models.JSONField(
+        default=dict, blank=True, help_text="Per-round signals, values, thresholds and update hashes."
+    )
+    share_bps = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Stake in basis points of the model's 10,000 shares (after verdicts).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

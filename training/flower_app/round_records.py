@@ -41,6 +41,7 @@ class UpdateRecord:
     signature: str = ""  # EIP-712 Update signature as sent
     score: float = 0.0  # contribution score of this round (0 for rejected updates)
     excluded: str = ""  # why the aggregation rule left this accepted update out of the aggregate ("" = used)
+    flags: list[dict] = field(default_factory=list)  # detection signals (training.defence.detect)
 
 
 @runtime_checkable

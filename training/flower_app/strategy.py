@@ -181,6 +181,7 @@ class ValidatingFedAvg(FedAvg):
         global_np = new_global.to_numpy_ndarrays()
         metrics = self._round_metrics(task_round, global_np, train_metrics, accepted, rejected)
         self._score(task_round, accepted, rejected)
+        self._detect(accepted)
         info: dict[str, Any] = {"aggregation_rule": self.aggregation_rule}
         if self.checkpoint_dir is not None:
             info.update(self._checkpoint(task_round, new_global, global_np))
@@ -234,6 +235,16 @@ class ValidatingFedAvg(FedAvg):
         )
         for u in accepted:
             u.score = float(scores.get(u.node_id, 0.0))
+
+    def _detect(self, accepted: list[UpdateRecord]) -> None:
+        """Attach the detection signals of every accepted update (evidence, not the aggregate's business)."""
+        flags = defence.detect(
+            self._global.to_numpy_ndarrays(),
+            {u.node_id: self._kept_arrays[u.node_id] for u in accepted},
+            {u.node_id: u.score for u in accepted},
+        )
+        for u in accepted:
+            u.flags = flags.get(u.node_id, [])
 
     def _checkpoint(self, task_round: int, new_global: ArrayRecord, global_np) -> dict[str, str]:
         """Save the round's global model; returns the hook's ``checkpoint``/``checkpoint_sha256`` info."""

@@ -93,8 +93,11 @@ def task_complete(*, task: Task) -> None:
     if final is None:
         raise FinalizeError("no final model was saved")
     count = Contribution.objects.filter(task=task).count()
+    malicious = Contribution.objects.filter(task=task, malicious=True).count()
+    banned = f"; {malicious} judged malicious and banned" if malicious else ""
     task_transition(
         task=task,
         to=Task.Status.COMPLETED,
-        note=f"Final model saved (sha256 {final.sha256[:16]}…); contributions of {count} participant(s) recorded.",
+        note=f"Final model saved (sha256 {final.sha256[:16]}…); contributions of {count} participant(s) recorded"
+        f"{banned}.",
     )

@@ -30,6 +30,7 @@ from training.lock_objects import finalization_lock
 from training.models import Finalization
 from training.services import common
 from training.services.final_steps import contributions_record, final_model_save, task_complete
+from training.services.verdicts import verdicts_and_shares
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ FinalizeStep = Callable[..., None]  # step(task=task), idempotent: running it tw
 FINALIZE_STEPS: list[tuple[str, FinalizeStep]] = [
     ("final_model", final_model_save),
     ("contributions", contributions_record),
+    ("verdicts", verdicts_and_shares),
     ("complete", task_complete),
 ]
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, OperationalError, InterfaceError)

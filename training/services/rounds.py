@@ -79,6 +79,8 @@ def _update_rows(rnd: Round, records: list[dict], nodes: dict[int, Participation
                 reason=str(u.get("reason") or ("unknown node" if participation is None else "")),
                 score=score,
                 score_uint=score_uint(score),
+                excluded=str(u.get("excluded") or "") if accepted else "",
+                flags=list(u.get("flags") or []) if accepted else [],
             )
         )
     return updates

@@ -1,0 +1,56 @@
+"""Detection signals: each attack kind raises its signal; honest updates raise none that counts."""
+
+import numpy as np
+
+from training import defence
+
+
+def _round(seed=0):
+    rng = np.random.default_rng(seed)
+    g = [rng.normal(size=(8, 4)), rng.normal(size=4)]
+    direction = [rng.normal(size=(8, 4)), rng.normal(size=4)]
+
+    def honest(i):
+        return [a + 0.1 * d + 0.03 * rng.normal(size=d.shape) for a, d in zip(g, direction, strict=True)]
+
+    updates = {i: honest(i) for i in range(6)}
+    updates[10] = [a - 0.1 * d for a, d in zip(g, direction, strict=True)]  # sign flip / opposed
+    updates[11] = [a.copy() for a in g]  # free rider: the global model back
+    updates[12] = [a + 1.0 * d for a, d in zip(g, direction, strict=True)]  # scaling ×10
+    updates[13] = [a.copy() for a in updates[0]]  # a copy of participant 0's update
+    return g, updates
+
+
+def _signals(flags, node, counting_only=True):
+    return {f["signal"] for f in flags[node] if f["counts"] or not counting_only}
+
+
+def test_each_attack_raises_its_signal_and_honest_updates_stay_clean():
+    g, updates = _round()
+    flags = defence.detect(g, updates, scores={10: -0.2, 11: -0.01, 12: 0.05})
+    assert all(_signals(flags, i) == set() for i in range(1, 6))
+    assert {"opposed", "negative_contribution"} <= _signals(flags, 10)
+    assert "copy_of_global" in _signals(flags, 11)
+    assert "norm_outlier" in _signals(flags, 12)
+    assert "copy_of_other" in _signals(flags, 13, counting_only=False)
+    assert _signals(flags, 13) == set()  # a copy is evidence, not a verdict (the original looks the same)
+    flag = next(f for f in flags[12] if f["signal"] == "norm_outlier")
+    assert flag["threshold"] == defence.NORM_OUTLIER_RATIO and flag["value"] > defence.NORM_OUTLIER_RATIO
+    assert "median" in flag["detail"]
+
+
+def test_honest_rounds_over_many_seeds_raise_nothing_that_counts():
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        g = [rng.normal(size=(16, 8))]
+        direction = rng.normal(size=(16, 8))
+        # non-identical honest participants: a shared direction plus their own (non-IID-like) component
+        updates = {i: [g[0] + 0.1 * direction + 0.08 * rng.normal(size=(16, 8))] for i in range(10)}
+        flags = defence.detect(g, updates, scores={i: 0.01 for i in range(10)})
+        assert all(_signals(flags, i) == set() for i in range(10)), seed
+
+
+def test_two_updates_only_raise_no_relative_signal():
+    g = [np.zeros(3)]
+    flags = defence.detect(g, {1: [np.ones(3)], 2: [np.full(3, 50.0)]})
+    assert flags == {1: [], 2: []}

@@ -1,0 +1,109 @@
+"""Verdicts and stake shares at the end of training (a finalization step, idempotent).
+
+A participant is judged **malicious** when, in at least ``TRAINING_VERDICT_ROUND_SHARE`` (env ``TRAINING_VERDICT_ROUND_PERCENT``, 50) of the rounds it
+answered (and in at least ``min(2, rounds)`` rounds), its update was rejected as invalid (not for a missed
+reply) or raised a detection signal that counts (``training.defence.detect``: norm outlier, copy of the
+global model, opposed to the round's median update, negative contribution). What an aggregation rule left
+out of one round's aggregate is not evidence. A malicious participant gets no stake and is banned by
+identity (all its wallets, every task) through ``tasks.services.ban_create``, with the evidence (per-round
+signals, values, thresholds, update hashes) stored and its hash on chain. Then every participant's share
+in basis points: ``training.contribution.shares_bps`` of the cumulative contributions.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from tasks.models import Ban, Task
+from training.contribution import shares_bps
+from training.models import Contribution, FinalModel, Update
+from training.services import common
+
+NO_REPLY = "no reply"
+
+
+def verdict_share() -> float:
+    return float(common.setting("TRAINING_VERDICT_ROUND_SHARE", 0.5))
+
+
+def _round_evidence(update: Update) -> dict | None:
+    """What counts against the participant in this round (None: nothing, or it did not answer)."""
+    if update.reason.startswith(NO_REPLY):
+        return None
+    if not update.accepted:
+        return {
+            "round": update.round.number,
+            "update_sha256": update.update_sha256,
+            "rejected": update.reason,
+        }
+    counting = [f for f in update.flags or [] if f.get("counts")]
+    if not counting:
+        return None
+    return {"round": update.round.number, "update_sha256": update.update_sha256, "signals": counting}
+
+
+def judge(*, contribution: Contribution, rounds: int) -> tuple[bool, dict]:
+    """``(malicious, evidence)`` of one participant from its update records."""
+    updates = Update.objects.filter(participation=contribution.participation).select_related("round")
+    answered = [u for u in updates if not u.reason.startswith(NO_REPLY)]
+    flagged = [e for e in map(_round_evidence, answered) if e is not None]
+    share = len(flagged) / len(answered) if answered else 0.0
+    needed = min(2, rounds)
+    malicious = len(flagged) >= needed and share >= verdict_share()
+    evidence = {
+        "wallet": contribution.wallet,
+        "rounds_answered": len(answered),
+        "rounds_flagged": len(flagged),
+        "share": round(share, 4),
+        "threshold": verdict_share(),
+        "min_rounds": needed,
+        "rounds": sorted(flagged, key=lambda e: e["round"]),
+    }
+    return malicious, evidence
+
+
+def verdicts_and_shares(*, task: Task) -> None:
+    """Judge every participant, ban the malicious (once), and store each one's share of the stake."""
+    contributions = list(Contribution.objects.filter(task=task).select_related("participation__identity"))
+    for c in contributions:
+        malicious, evidence = judge(contribution=c, rounds=int(task.rounds))
+        with transaction.atomic():
+            c.malicious, c.evidence, c.flagged_rounds = malicious, evidence, evidence["rounds_flagged"]
+            c.save(update_fields=["malicious", "evidence", "flagged_rounds"])
+            if malicious:
+                _ban(task=task, contribution=c, evidence=evidence)
+    creator = task.creator.username
+    shares = shares_bps(
+        {c.wallet: c.cumulative for c in contributions},
+        creator=creator,
+        creator_share_bps=int(task.creator_share_bps),
+        excluded={c.wallet for c in contributions if c.malicious},
+    )
+    for c in contributions:
+        Contribution.objects.filter(pk=c.pk).update(share_bps=shares.get(c.wallet, 0))
+    final = FinalModel.objects.filter(task=task).first()
+    if final is not None:
+        final.metrics = {**(final.metrics or {}), "stakes_bps": shares, "creator": creator}
+        final.save(update_fields=["metrics"])
+
+
+def _ban(*, task: Task, contribution: Contribution, evidence: dict) -> None:
+    from tasks.selectors import identity_root
+    from tasks.services import ban_create
+
+    identity = identity_root(identity=contribution.participation.identity)
+    if Ban.objects.filter(identity=identity, task=task, lifted_at__isnull=True).exists():
+        return  # judged before (this step ran already)
+    signals = sorted({s["signal"] for e in evidence["rounds"] for s in e.get("signals", [])})
+    rejected = sum(1 for e in evidence["rounds"] if "rejected" in e)
+    what = ", ".join(signals + ([f"{rejected} invalid update(s)"] if rejected else []))
+    ban_create(
+        identity=identity,
+        task=task,
+        reason=(
+            f"Judged malicious in task {task.pk}: flagged in {evidence['rounds_flagged']} of "
+            f"{evidence['rounds_answered']} rounds ({what})."
+        ),
+        evidence=evidence,
+        expires_at=None,
+    )
