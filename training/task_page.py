@@ -222,3 +222,52 @@ def metrics_chart_svg(rounds: list[Round], width: int = 560, height: int = 220) 
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def contributions_page(*, task: Task) -> list[dict]:
+    """The task's contributions after finalization, with "why this share" per participant: its contribution in
+    every round (and why a round counted 0), the verdict and the evidence against it."""
+    from training.models import Contribution
+
+    rows = []
+    updates = Update.objects.filter(round__task=task).select_related("round")
+    by_wallet: dict[str, dict[int, Update]] = {}
+    for u in updates:
+        by_wallet.setdefault(u.wallet, {})[u.round.number] = u
+    for c in Contribution.objects.filter(task=task).order_by("-share_bps", "-cumulative", "wallet"):
+        mine = by_wallet.get(c.wallet, {})
+        why = []
+        for number in range(1, int(task.rounds) + 1):
+            u = mine.get(number)
+            value = float(c.per_round.get(str(number), 0.0))
+            if u is None:
+                why.append(f"round {number}: no update (0)")
+            elif not u.accepted:
+                why.append(f"round {number}: rejected — {u.reason} (0)")
+            else:
+                signals = ", ".join(f["signal"] for f in u.flags or [] if f.get("counts"))
+                why.append(f"round {number}: {value:+.4f}" + (f" (flagged: {signals})" if signals else ""))
+        rows.append(
+            {
+                "wallet": c.wallet,
+                "cumulative": c.cumulative,
+                "share_bps": c.share_bps,
+                "share_percent": (c.share_bps or 0) / 100,
+                "malicious": c.malicious,
+                "verdict": _verdict_words(c),
+                "why": why,
+            }
+        )
+    return rows
+
+
+def _verdict_words(c) -> str:
+    if c.malicious:
+        ev = c.evidence or {}
+        return (
+            f"Judged malicious: flagged in {ev.get('rounds_flagged')} of {ev.get('rounds_answered')} rounds "
+            f"(threshold {int(float(ev.get('threshold', 0.5)) * 100)}%); no stake, banned."
+        )
+    if c.flagged_rounds:
+        return f"Flagged in {c.flagged_rounds} round(s), below the threshold: paid by contribution."
+    return "No signal against it."

@@ -32,6 +32,7 @@ def task_training_section(*, request: HttpRequest, task: Task) -> dict:
         # for a failed task, the failure in plain words with the technical detail apart
         "people": task_page.task_participants_page(task=task),
         "failure": task_page.failure_explanation(task=task),
+        "contributions": task_page.contributions_page(task=task),
     }
 
 

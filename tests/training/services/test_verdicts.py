@@ -73,3 +73,18 @@ def test_flagged_in_half_the_answered_rounds_is_malicious_banned_with_evidence_a
     assert shares[2] == shares[3] == 0
     assert sum(shares.values()) + 1000 == TOTAL_SHARES
     assert shares[0] > shares[4] > 0
+
+
+def test_task_page_explains_every_share_and_verdict(judged_task, client):
+    # given a finalized task
+    task, parts = judged_task
+    verdicts.verdicts_and_shares(task=task)
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.COMPLETED)
+    # when
+    page = client.get(f"/tasks/{task.pk}/").content.decode()
+    # then
+    assert "Contributions and stakes" in page
+    assert "Judged malicious: flagged in 2 of 3 rounds (threshold 50%); no stake, banned." in page
+    assert "round 1: rejected — x contains NaN or infinite values (0)" in page
+    assert "round 3: +0.1000 (flagged: opposed)" in page  # participant 1's one flagged round
+    assert "Flagged in 1 round(s), below the threshold: paid by contribution." in page
