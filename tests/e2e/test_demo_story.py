@@ -286,6 +286,17 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
         assert (
             sorted(c.accepted_rounds for c in contributions.values()) == [0] * MALICIOUS + [ROUNDS] * HONEST
         )
+        # and: the NaN sender is judged malicious (invalid in every round): no stake, banned with its evidence;
+        # the honest share the rest with the creator, to the basis point
+        malicious = [c for c in contributions.values() if c.malicious]
+        assert len(malicious) == MALICIOUS and all(c.share_bps == 0 for c in malicious)
+        assert all(not c.malicious and c.share_bps > 0 for c in contributions.values() if c.accepted_rounds)
+        assert sum(c.share_bps for c in contributions.values()) + task.creator_share_bps == 10_000
+        from tasks.models import Ban
+
+        ban = Ban.objects.get(task=task)
+        assert ban.identity_id == malicious[0].participation.identity_id and "invalid update" in ban.reason
+        assert len(ban.evidence["rounds"]) == ROUNDS
 
         # and: verify_task (a separate process) agrees with the chain
         verify = subprocess.run(
