@@ -17,9 +17,12 @@ def on_participation_joined(sender, *, participation, **kwargs) -> None:
 
 
 def on_identity_banned(sender, *, identity, **kwargs) -> None:
-    """After the ban commits, unregister every SuperNode of the person (all merged identities)."""
+    """Exclude the person's nodes from the live runs at once (their next round), then, after the ban commits,
+    unregister every SuperNode of the person (all merged identities)."""
     from training.services import node_unregister_request
+    from training.services.runs import banned_nodes_refresh
 
+    banned_nodes_refresh(identity=identity)
     node_unregister_request(identity=identity)
 
 

@@ -24,6 +24,7 @@ PLATFORM_DEFAULTS: dict[str, Any] = {
     "chain-task-id": 0,
     "participants": "",  # "node_id:0xWallet,..." or JSON {"node_id": "0xWallet"}
     "participants-path": "",  # JSON file {"node_id": "0xWallet"} (the platform uses this: no arg limits)
+    "banned-path": "",  # JSON file [node_id, ...]: banned now; re-read every round (never sampled, replies refused)
     "example-caps-path": "",  # JSON file {"node_id": n}: a reply may claim at most n examples (joined data size)
     "resume-from-round": 0,
     "initial-checkpoint": "",

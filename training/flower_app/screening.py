@@ -30,6 +30,7 @@ else:  # loaded by Flower from the unpacked app bundle
 from training import zoo
 
 REASON_TOO_MANY_EXAMPLES = "num-examples above the committed data"
+REASON_BANNED = "banned"
 SUPERLINK_NODE_ID = 1  # flwr.common.constant.SUPERLINK_NODE_ID: the sender of replies the SuperLink makes up
 NO_REPLY = "no reply: "  # reason prefix of a sampled node that did not answer
 
@@ -135,10 +136,12 @@ class Screener:
     server_round: int = 0
     reference: list[tuple[str, tuple[int, ...], str]] = field(init=False)
     global_arrays: list[np.ndarray] = field(init=False)
+    banned: set[int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.reference = reference_of(self.global_record)
         self.global_arrays = self.global_record.to_numpy_ndarrays()
+        self.banned = self.signing.banned() if self.signing is not None else set()
 
     def wallet_of(self, node_id: int) -> str:
         return self.signing.participants.get(node_id, "") if self.signing else ""
@@ -164,6 +167,9 @@ class Screener:
         wallet = self.wallet_of(node_id)
         if self.signing is not None and not wallet:
             return UpdateRecord(node_id, None, 0, None, False, REASON_UNKNOWN_NODE), None
+        if node_id in self.banned:
+            reason = f"{REASON_BANNED}: the participant was banned during training; its update does not count"
+            return UpdateRecord(node_id, None, 0, None, False, reason, wallet=wallet), None
         if msg.has_error():
             reason = f"client error: {msg.error.reason}"
             return UpdateRecord(node_id, None, 0, None, False, reason, wallet=wallet), None

@@ -40,6 +40,17 @@ class SigningContext:
     # node id -> examples the participant committed when joining (its data summary's n): a reply may not
     # claim more (FedAvg weights by the claim). Nodes without an entry are not capped.
     max_examples: Mapping[int, int] = field(default_factory=dict)
+    # JSON file [node_id, ...] the platform rewrites when a participant is banned mid-training ("" = none)
+    banned_path: str = ""
+
+    def banned(self) -> set[int]:
+        """Node ids banned now (re-read on every call: the platform rewrites the file on a ban)."""
+        if not self.banned_path:
+            return set()
+        try:
+            return {int(n) for n in json.loads(Path(self.banned_path).read_text())}
+        except FileNotFoundError:
+            return set()
 
 
 def parse_participants(text: str) -> dict[int, str]:
@@ -74,6 +85,7 @@ def signing_context_from_config(run_config: Mapping[str, Any]) -> SigningContext
         registry_address=rc_get(run_config, "registry-address"),
         chain_task_id=rc_get(run_config, "chain-task-id"),
         max_examples={int(node): int(n) for node, n in caps.items()},
+        banned_path=str(rc_get(run_config, "banned-path") or ""),
     )
 
 

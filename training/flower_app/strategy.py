@@ -89,7 +89,7 @@ class ValidatingFedAvg(FedAvg):
     def _sample(self, grid: Grid, fraction: float, min_nodes: int) -> list[int]:
         """Sample among online participant nodes; waits (bounded) for ``min_available_nodes`` of them."""
         assert self.signing is not None
-        allowed = set(self.signing.participants)
+        allowed = set(self.signing.participants) - self.signing.banned()  # a ban counts from the next round
         deadline = time.monotonic() + self.node_wait_timeout
         while True:
             online = sorted(n for n in grid.get_node_ids() if n in allowed)

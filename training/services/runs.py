@@ -117,6 +117,39 @@ def _write_example_caps(run_dir: Path, nodes: dict[int, Participation]) -> Path:
     return path
 
 
+def banned_nodes_write(*, run: Run, nodes: dict[int, Participation] | None = None) -> Path:
+    """Write the run's banned-nodes file: node ids of the task's participants whose identity (any merged
+    wallet) is banned now. The ServerApp reads it before sampling and screening every round, so a ban takes
+    effect at the next round, not when the node is unregistered. Atomic replace; returns the path."""
+    from tasks.selectors import identity_active_ban
+
+    if nodes is None:
+        nodes = task_node_map(task=run.task)
+    banned = sorted(n for n, p in nodes.items() if identity_active_ban(identity=p.identity) is not None)
+    path = run_dir_of(run=run) / "banned.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(banned))
+    tmp.replace(path)
+    return path
+
+
+def banned_nodes_refresh(*, identity) -> int:
+    """After a ban of ``identity``: rewrite the banned-nodes file of every live run of a task it joined.
+    Returns how many runs were updated."""
+    from tasks.selectors import identity_group_ids
+
+    live = Run.objects.filter(
+        task__participations__identity_id__in=identity_group_ids(identity=identity),
+        status__in=(Run.Status.LAUNCHING, Run.Status.RUNNING),
+    ).distinct()
+    count = 0
+    for run in live.select_related("task"):
+        banned_nodes_write(run=run)
+        count += 1
+    return count
+
+
 def build_run_config(*, run: Run, nodes: dict[int, Participation]) -> dict[str, Any]:
     """The Flower run config of a task run (see training/flower_app/pyproject.toml for every key).
 
@@ -144,6 +177,7 @@ def build_run_config(*, run: Run, nodes: dict[int, Participation]) -> dict[str, 
         "chain-task-id": int(task.chain_task_id),
         "participants-path": str(_write_participants(run_dir, nodes)),
         "example-caps-path": str(_write_example_caps(run_dir, nodes)),
+        "banned-path": str(banned_nodes_write(run=run, nodes=nodes)),
         "records-path": str(run_dir / "rounds.jsonl"),
         "output-dir": str(run_dir / "out"),
         "heartbeat-path": str(run_dir / "heartbeat"),

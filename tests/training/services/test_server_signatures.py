@@ -263,3 +263,27 @@ def test_example_caps_are_read_from_the_run_config(tmp_path):
         {"participants-path": str(tmp_path / "p.json"), "example-caps-path": str(tmp_path / "caps.json")}
     )
     assert ctx.max_examples == {5: 123}
+
+
+def test_a_banned_participant_is_not_sampled_and_its_reply_is_refused(global_record, tmp_path):
+    # given: Alice's node 1 was banned during training (the platform wrote the file)
+    banned = tmp_path / "banned.json"
+    banned.write_text("[1]")
+    ctx = sa.SigningContext(**{**CTX.__dict__, "banned_path": str(banned)})
+    strategy = sa.ValidatingFedAvg(signing=ctx, min_available_nodes=1, min_train_nodes=1)
+    strategy._global = global_record
+
+    class Grid:
+        def get_node_ids(self):
+            return [1, 2]
+
+    # then: only Bob's node is sampled, and a reply Alice still sends is refused and attributed to her
+    assert strategy._sample(Grid(), 1.0, 1) == [2]
+    kept, accepted, rejected = strategy.screen(
+        [reply(global_record, 1, signer=ALICE), reply(global_record, 2, signer=BOB)], 3
+    )
+    assert [u.node_id for u in accepted] == [2]
+    assert rejected[0].wallet == ALICE.address and rejected[0].reason.startswith("banned:")
+    # and: without the file nobody is banned
+    banned.unlink()
+    assert ctx.banned() == set()

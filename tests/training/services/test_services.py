@@ -494,3 +494,18 @@ def test_superlink_that_does_not_answer_is_asked_again_later(var_dir, link):
     link.run_status = down
     assert services.training_run_follow_step(run_id=run.pk, link=link) == "running"
     assert Run.objects.get(pk=run.pk).status == Run.Status.RUNNING
+
+
+def test_a_ban_mid_training_reaches_the_running_serverapp_at_once(var_dir, link, enqueued):
+    """The ban writes the run's banned-nodes file before any job runs: the ServerApp reads it every round."""
+    from tasks.services import ban_create
+
+    # given: a running task with three participants' nodes 10, 11, 12
+    task, parts = training_task(var_dir)
+    run = started(task, link)
+    rc = link.runs[int(run.flower_run_id)]
+    assert json.loads(open(rc["banned-path"]).read()) == []
+    # when: participant 1 is banned (inside the ban's transaction, before its commit)
+    ban_create(identity=parts[1].identity, task=task, reason="poisoning", evidence={}, expires_at=None)
+    # then
+    assert json.loads(open(rc["banned-path"]).read()) == [11]
