@@ -24,6 +24,7 @@ class VerifyResult:
     ok: bool = True
     lines: list[str] = field(default_factory=list)
     mismatch: str = ""
+    final_model: str = ""  # "OK sha256 …" when a saved final model was checked against the last checkpoint
 
     def fail(self, text: str) -> VerifyResult:
         if self.ok:
@@ -162,7 +163,12 @@ def verify_task(task: Task, *, source: str = "chain", check_signatures: bool = T
             f"round {rnd.number}: OK root {root} ({accepted} accepted, {len(updates)} updates)"
         )
     problem = _check_final_model(task, rounds)
-    return result.fail(problem) if problem else result
+    if problem:
+        return result.fail(problem)
+    final = FinalModel.objects.filter(task=task).only("sha256").first()
+    if final is not None:
+        result.final_model = f"OK sha256 {final.sha256} (the last round's checkpoint, byte for byte)"
+    return result
 
 
 def _registry(task: Task) -> str:

@@ -140,7 +140,8 @@ def test_verify_task_checks_the_final_model(trained):
     task, _ = trained
     Task.objects.filter(pk=task.pk).update(status=Task.Status.FINALIZING)
     assert services.task_finalize(task_id=task.pk) == "completed"
-    assert verify_task(task, source="index").ok
+    ok = verify_task(task, source="index")
+    assert ok.ok and ok.final_model.startswith(f"OK sha256 {FinalModel.objects.get(task=task).sha256}")
     # when: the stored final model is replaced by other bytes
     final = FinalModel.objects.get(task=task)
     with open(final.file.path, "ab") as f:

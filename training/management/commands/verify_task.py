@@ -30,4 +30,6 @@ class Command(BaseCommand):
         if not result.ok:
             self.stderr.write(f"MISMATCH: {result.mismatch}")
             raise SystemExit(1)
+        if result.final_model:
+            self.stdout.write(f"final model: {result.final_model}")
         self.stdout.write(self.style.SUCCESS(f"OK: task {task_id}, {len(result.lines)} round(s) verified"))
