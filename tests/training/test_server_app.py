@@ -7,6 +7,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Metadata, MetricRecord, RecordDi
 from flwr.app.message import make_message
 from flwr.app.message_type import MessageType
 
+from tests.training.messages import train_reply
 from training import zoo
 from training.flower_app import server_app as sa
 from training.flower_app import task
@@ -24,18 +25,7 @@ def _reply(arrays, node_id=7, num_examples=10, record=None):
             "metrics": MetricRecord({"num-examples": num_examples, "train-loss": 0.5}),
         }
     )
-    metadata = Metadata(
-        run_id=1,
-        message_id=f"m{node_id}",
-        src_node_id=node_id,
-        dst_node_id=0,
-        reply_to_message_id="instruction",
-        group_id="1",
-        created_at=time.time(),
-        ttl=3600,
-        message_type=MessageType.TRAIN,
-    )
-    return make_message(metadata=metadata, content=content)
+    return train_reply(node_id, content)
 
 
 def test_valid_update_passes(global_record):
@@ -240,7 +230,7 @@ def test_server_app_loads_as_flower_loads_it_from_the_app_bundle(tmp_path):
         "import sys\n"
         f"sys.path.insert(0, {str(bundle)!r})\n"
         "import server_app\n"
-        "print(server_app.ValidatingFedAvg.__module__, server_app.load_checkpoint.__module__)\n"
+        "print(server_app.ValidatingFedAvg.__module__, server_app.save_safetensors.__module__)\n"
         "print(sorted(m for m in sys.modules if m.startswith(('django', 'training.flower_app.s'))))\n"
     )
     # when

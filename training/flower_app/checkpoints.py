@@ -1,23 +1,18 @@
-"""Model files of the ServerApp: safetensors checkpoints with a sha256 beside them. Nothing is unpickled."""
+"""Model files of the ServerApp: safetensors checkpoints with a sha256 beside them. Nothing is unpickled.
+
+Reading a checkpoint back and hashing a file are the audit trail's (``training.trail``), shared with
+``verify_task`` and finalization.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from training import zoo
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (read in 1 MiB chunks). Raises ``OSError`` when unreadable."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from training.trail import load_checkpoint, sha256_file  # noqa: F401 - this module's public names too
 
 
 def save_safetensors(
@@ -40,19 +35,3 @@ def save_safetensors(
     digest = sha256_file(path)
     path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
     return digest
-
-
-def load_checkpoint(path: str | Path, keys: Sequence[str], expected_sha256: str = "") -> list[np.ndarray]:
-    """Arrays of a round checkpoint in ``keys`` order; checks their ``weights_hash`` when given.
-
-    Raises ``ValueError`` when the file holds other arrays than ``keys`` or has another weights hash.
-    """
-    from safetensors.numpy import load_file
-
-    tensors = load_file(str(path))
-    if set(tensors) != set(keys):
-        raise ValueError(f"checkpoint {path} does not hold this model's arrays")
-    arrays = [tensors[k] for k in keys]
-    if expected_sha256 and zoo.weights_hash(arrays) != expected_sha256.lower().removeprefix("0x"):
-        raise ValueError(f"checkpoint {path} does not have the committed weights hash {expected_sha256}")
-    return arrays
