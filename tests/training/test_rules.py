@@ -1,14 +1,11 @@
 """Aggregation rules of the registry: robust rules resist an outlier, none mutates the replies."""
 
-import time
-
 import numpy as np
 import pytest
-from flwr.app import Array, ArrayRecord, Metadata, MetricRecord, RecordDict
-from flwr.app.message import make_message
-from flwr.app.message_type import MessageType
+from flwr.app import Array, ArrayRecord, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAvg
 
+from tests.training.messages import train_reply
 from training import defence
 from training.flower_app import rules
 
@@ -20,18 +17,7 @@ def _reply(vec, node_id, num_examples=10):
             "metrics": MetricRecord({"num-examples": num_examples}),
         }
     )
-    metadata = Metadata(
-        run_id=1,
-        message_id=f"m{node_id}",
-        src_node_id=node_id,
-        dst_node_id=0,
-        reply_to_message_id="instruction",
-        group_id="1",
-        created_at=time.time(),
-        ttl=3600,
-        message_type=MessageType.TRAIN,
-    )
-    return make_message(metadata=metadata, content=content)
+    return train_reply(node_id, content)
 
 
 class _Strategy(FedAvg):

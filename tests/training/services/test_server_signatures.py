@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 from eth_account import Account
 from eth_utils import keccak
-from flwr.app import ArrayRecord, ConfigRecord, Metadata, MetricRecord, RecordDict
-from flwr.app.message import make_message
-from flwr.app.message_type import MessageType
+from flwr.app import ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from bcfl_core import eip712
+from tests.training.messages import train_reply
 from training import zoo
 from training.flower_app import server_app as sa
 
@@ -59,18 +57,7 @@ def reply(global_record, node_id, *, signer=None, bcfl="auto", tamper=False, rou
                 "signature": eip712.sign_typed_data(msg, signer.key.hex()),
             }
         )
-    meta = Metadata(
-        run_id=1,
-        message_id=f"m{node_id}",
-        src_node_id=node_id,
-        dst_node_id=0,
-        reply_to_message_id="i",
-        group_id="3",
-        created_at=time.time(),
-        ttl=3600,
-        message_type=MessageType.TRAIN,
-    )
-    return make_message(metadata=meta, content=content)
+    return train_reply(node_id, content, reply_to="i", group_id="3")
 
 
 def screen(global_record, replies, round_=3):
@@ -155,18 +142,14 @@ def test_a_node_that_did_not_answer_is_recorded_against_that_node(global_record)
     strategy = sa.ValidatingFedAvg(signing=CTX, min_available_nodes=1)
     strategy._global = global_record
     strategy._train_sampled = [1, 2]
-    meta = Metadata(
-        run_id=1,
-        message_id="",
-        src_node_id=sa.SUPERLINK_NODE_ID,
+    gone = train_reply(
+        sa.SUPERLINK_NODE_ID,
+        error=Error(code=3, reason="Node unavailable"),
         dst_node_id=sa.SUPERLINK_NODE_ID,
-        reply_to_message_id="i2",
+        message_id="",
+        reply_to="i2",
         group_id="3",
-        created_at=time.time(),
-        ttl=3600,
-        message_type=MessageType.TRAIN,
     )
-    gone = make_message(metadata=meta, error=Error(code=3, reason="Node unavailable"))
     # when
     kept, accepted, rejected = strategy.screen([reply(global_record, 1, signer=ALICE), gone], 3)
     # then: ALICE counts; BOB's node gets one rejected record with the reason, nothing for the SuperLink itself
@@ -187,21 +170,15 @@ def test_a_round_with_fewer_answers_than_the_task_needs_does_not_count(
     strategy = sa.ValidatingFedAvg(signing=CTX, min_available_nodes=1, min_train_nodes=needed, hook=hook)
     strategy._global = global_record
     strategy._train_sampled = [1, 2]
-    meta = Metadata(
-        run_id=1,
-        message_id="",
-        src_node_id=sa.SUPERLINK_NODE_ID,
+    gone = train_reply(
+        sa.SUPERLINK_NODE_ID,
+        error=Error(3, "Node unavailable"),
         dst_node_id=sa.SUPERLINK_NODE_ID,
-        reply_to_message_id="i2",
+        message_id="",
+        reply_to="i2",
         group_id="3",
-        created_at=time.time(),
-        ttl=3600,
-        message_type=MessageType.TRAIN,
     )
-    replies = [
-        reply(global_record, 1, signer=ALICE),
-        make_message(metadata=meta, error=Error(3, "Node unavailable")),
-    ]
+    replies = [reply(global_record, 1, signer=ALICE), gone]
     if raises:
         # then: the round is not recorded; the error names who did not answer
         with pytest.raises(
