@@ -181,3 +181,11 @@ def _no_stray_db_connections(request):
             f"process): {_described(stray)}",
             pytrace=False,
         )
+
+
+@pytest.fixture
+def fake_deployment(db, settings):
+    """Deployment rows at fixed addresses so EIP-712 domains resolve without a chain."""
+    from tests.tasks.factories import fake_deployments
+
+    return fake_deployments(chain_id=settings.CHAIN_ID)

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tasks.factories import ParticipationFactory, TaskFactory, UserFactory, fake_deployments
+from tests.tasks.factories import ParticipationFactory, TaskFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
 def _private_media(settings, tmp_path):
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
-
-
-@pytest.fixture
-def fake_deployment(db, settings):
-    """Deployment rows so EIP-712 domains resolve without a chain."""
-    return fake_deployments(chain_id=settings.CHAIN_ID)
 
 
 @pytest.fixture

@@ -5,18 +5,12 @@ from __future__ import annotations
 import pytest
 from rest_framework.authtoken.models import Token
 
-from tests.tasks.factories import TaskFactory, UserFactory, fake_deployments, wallet
+from tests.tasks.factories import TaskFactory, UserFactory, wallet
 
 
 @pytest.fixture(autouse=True)
 def _private_media(settings, tmp_path):
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
-
-
-@pytest.fixture
-def fake_deployment(db, settings):
-    """Deployment rows so EIP-712 domains resolve without a chain."""
-    return fake_deployments(chain_id=settings.CHAIN_ID)
 
 
 @pytest.fixture

@@ -21,11 +21,6 @@ def _private_media(settings, tmp_path):
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
 
 
-@pytest.fixture
-def fake_deployment(db, settings):
-    return fake_deployments(chain_id=settings.CHAIN_ID)
-
-
 def account(i: int):
     return Account.from_key(keccak(text=f"bcfl-training-test-{i}"))
 
