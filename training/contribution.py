@@ -9,7 +9,7 @@ scorer: one entry in :data:`SCORERS`. ``TrainingConfig.ready()`` registers the e
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +27,7 @@ class Scorer:
         return self.entry.name
 
     def load(self) -> Callable[..., dict[int, float]]:
-        module, _, attr = self.score.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return pkgutil.resolve_name(self.score)
 
 
 def accepted_count(

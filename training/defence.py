@@ -12,7 +12,7 @@ and coordinate-wise median) and need at least 3 participants per round.
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,8 +31,7 @@ class AggregationRule:
         return self.entry.name
 
     def load(self) -> Callable[..., Any]:
-        module, _, attr = self.aggregate.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return pkgutil.resolve_name(self.aggregate)
 
 
 _RULES_MODULE = "training.flower_app.rules"

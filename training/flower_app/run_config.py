@@ -6,7 +6,7 @@ platform adds for task runs. Both are kept in step with ``[tool.flwr.app.config]
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,9 +51,8 @@ def rc_get(run_config: Mapping[str, Any], key: str) -> Any:
 
 
 def load_callable(spec: str) -> Any:
-    """The attribute named by ``"pkg.module:attr"`` (imports the module)."""
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    """The attribute named by ``"pkg.module:attr"`` (imports the module; the standard library's resolver)."""
+    return pkgutil.resolve_name(spec)
 
 
 def scorer_from_config(run_config: Mapping[str, Any]):
