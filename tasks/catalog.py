@@ -91,5 +91,10 @@ def scorer_choices() -> list[tuple[str, str]]:
     return scorers.choices()
 
 
+def scorer_default() -> str:
+    """The default contribution scorer's name (``Task.contribution_scorer``'s default)."""
+    return scorers.default()
+
+
 def model_kind_choices() -> list[tuple[str, str]]:
     return model_kinds.choices()

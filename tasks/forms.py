@@ -120,6 +120,13 @@ class TaskCreateForm(forms.Form):
     aggregation_rule = forms.ChoiceField(
         choices=catalog.aggregation_rule_choices, initial=catalog.aggregation_rule_default
     )
+    contribution_scorer = forms.ChoiceField(
+        label="Contribution measure",
+        choices=catalog.scorer_choices,
+        initial=catalog.scorer_default,
+        required=False,
+        help_text="How participants' rewards are measured; committed with the task and shown before joining.",
+    )
     reward_eth = forms.CharField(label="Reward pool (ETH)", help_text="Escrowed on chain by your wallet.")
     creator_share_percent = forms.DecimalField(
         label="Your share of the model stake (%)",
@@ -253,6 +260,7 @@ class TaskCreateForm(forms.Form):
             "min_participants": d["min_participants"],
             "max_participants": d["max_participants"],
             "aggregation_rule": d["aggregation_rule"],
+            "contribution_scorer": d.get("contribution_scorer") or "",
             "reward_wei": d["reward_eth"],
             "creator_share_bps": d["creator_share_percent"],
             "licence_terms": d["licence_terms"],

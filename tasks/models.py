@@ -58,6 +58,12 @@ class Task(models.Model):
     aggregation_rule = models.CharField(
         max_length=32, choices=catalog.aggregation_rule_choices, default=catalog.aggregation_rule_default
     )
+    contribution_scorer = models.CharField(
+        max_length=32,
+        choices=catalog.scorer_choices,
+        default=catalog.scorer_default,
+        help_text="How each accepted update's contribution is measured (part of the committed spec).",
+    )
     # money and terms
     reward_wei = models.DecimalField(max_digits=78, decimal_places=0, validators=[MinValueValidator(1)])
     creator_share_bps = models.PositiveIntegerField(validators=[MaxValueValidator(10_000)])
@@ -151,10 +157,18 @@ class Task(models.Model):
             "min_samples": int(self.min_samples_per_participant),
         }
 
+    def contribution_spec(self) -> dict:
+        """The committed valuation: the scorer's name and, in words, what it measures (shown before joining)."""
+        entry = catalog.scorers.get(self.contribution_scorer) if self.contribution_scorer in catalog.scorers else None
+        return {
+            "scorer": self.contribution_scorer,
+            "utility": entry.description if entry else "",
+        }
+
     def spec(self) -> dict:
         """Everything the creator commits to; `spec_hash` is keccak256 of its canonical JSON."""
         return {
-            "version": 1,
+            "version": 2,
             "salt": self.spec_salt,
             "creator": self.creator.username,
             "title": self.title,
@@ -170,6 +184,7 @@ class Task(models.Model):
             "min_participants": int(self.min_participants),
             "max_participants": int(self.max_participants),
             "aggregation_rule": self.aggregation_rule,
+            "contribution": self.contribution_spec(),
             "reward_wei": str(int(self.reward_wei)),
             "creator_share_bps": int(self.creator_share_bps),
             "licence_terms": self.licence_terms,

@@ -33,6 +33,7 @@ class TaskOutputSerializer(serializers.ModelSerializer):
             "min_participants",
             "max_participants",
             "aggregation_rule",
+            "contribution_scorer",
             "reward_wei",
             "reward_eth",
             "creator_share_bps",

@@ -58,7 +58,9 @@ TRAINING_RESPONSE = inline_serializer(
         "rounds": ROUND_SUMMARY,
         "participants": serializers.ListField(
             child=serializers.DictField(),
-            help_text="wallet, node_registered, node_id, accepted, rejected, last reason",
+            help_text="wallet, node_registered, node_id, updates accepted/rejected/excluded, last rejection reason, "
+            "contribution (sum of round scores), flagged_rounds, last_flags ([{signal, value, threshold, detail}]), "
+            "share_bps and malicious (after finalization)",
         ),
     },
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tasks.models import Participation, Task
-from training.models import NodeRegistration, Round, Run, Update
+from training.models import Contribution, NodeRegistration, Round, Run, Update
 
 COUNTED = (Participation.Status.JOINED, Participation.Status.ACTIVE, Participation.Status.COMPLETED)
 
@@ -92,6 +92,12 @@ class ParticipantState:
     rejected: int = 0
     last_reason: str = ""
     reasons: list[str] = field(default_factory=list)
+    excluded: int = 0
+    contribution: float = 0.0
+    flagged_rounds: list[int] = field(default_factory=list)
+    last_flags: list[dict] = field(default_factory=list)
+    share_bps: int | None = None
+    malicious: bool = False
 
     @property
     def node_registered(self) -> bool:
@@ -131,6 +137,12 @@ class ParticipantState:
             "updates_accepted": self.accepted,
             "updates_rejected": self.rejected,
             "last_rejection_reason": self.last_reason,
+            "updates_excluded": self.excluded,
+            "contribution": self.contribution,
+            "flagged_rounds": self.flagged_rounds,
+            "last_flags": self.last_flags,
+            "share_bps": self.share_bps,
+            "malicious": self.malicious,
         }
 
 
@@ -144,18 +156,33 @@ def participant_states(*, task: Task) -> list[ParticipantState]:
     rows = (
         Update.objects.filter(round__task=task, participation__isnull=False)
         .order_by("round__number")
-        .values_list("participation_id", "accepted", "reason")
+        .values_list("participation_id", "accepted", "reason", "excluded", "score", "flags", "round__number")
     )
-    for pid, accepted, reason in rows:
+    for pid, accepted, reason, excluded, score, flags, number in rows:
         st = states.get(pid)
         if st is None:
             continue
-        if accepted:
-            st.accepted += 1
-        else:
-            st.rejected += 1
-            st.last_reason = reason
+        _count_update(st, accepted=accepted, reason=reason, excluded=excluded, score=score)
+        counted = [f for f in flags or [] if f.get("counts")]
+        if counted:
+            st.flagged_rounds.append(number)
+            st.last_flags = counted
+    for pid, share, malicious in Contribution.objects.filter(task=task).values_list(
+        "participation_id", "share_bps", "malicious"
+    ):
+        if pid in states:
+            states[pid].share_bps, states[pid].malicious = share, malicious
     return list(states.values())
+
+
+def _count_update(st: ParticipantState, *, accepted: bool, reason: str, excluded: str, score: float) -> None:
+    if accepted:
+        st.accepted += 1
+        st.excluded += bool(excluded)
+        st.contribution += float(score or 0.0)
+    else:
+        st.rejected += 1
+        st.last_reason = reason
 
 
 def registration_of(*, participation: Participation) -> NodeRegistration | None:

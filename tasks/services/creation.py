@@ -161,9 +161,11 @@ def task_create(
     licence_terms: str = "",
     requires_credential: bool = False,
     validation_summary: dict | None = None,
+    contribution_scorer: str = "",
 ) -> Task:
     """Save a draft (validation set in private storage, spec hash committed), then move it to `registering`.
 
+    `contribution_scorer` is a `tasks.catalog.scorers` name ("" = the default).
     `validation_summary` is `bcfl_core.dataspec.data_summary` of the file (read from the file when not given).
     Raises ValidationError ({field: messages}) when a rule of `task_create_validate` or a model field's
     validation fails, or the validation set cannot be read.
@@ -187,6 +189,7 @@ def task_create(
         label_set=list(label_set),
         reward_wei=Decimal(int(reward_wei)),
         validation_summary=validation_summary,
+        contribution_scorer=contribution_scorer or catalog.scorer_default(),
         spec_salt=uuid.uuid4().hex,
         chain_id=settings.CHAIN_ID,
     )

@@ -268,6 +268,31 @@ def participant_state(training: dict | None, wallet: str) -> dict | None:
     return None
 
 
+def defence_lines(state: dict | None) -> list[str]:
+    """What the platform's defence says about this participant (a ``participant_state`` row), in words:
+    contribution so far, updates the aggregation rule left out, rounds with detection signals (the last
+    round's signals with value and threshold), and the verdict and share once the task is finalized."""
+    if not state:
+        return []
+    lines = []
+    if state.get("updates_accepted"):
+        excluded = state.get("updates_excluded") or 0
+        left_out = f"; {excluded} left out of the aggregate by the rule" if excluded else ""
+        lines.append(f"contribution so far {float(state.get('contribution') or 0.0):.4f}{left_out}")
+    flagged = state.get("flagged_rounds") or []
+    if flagged:
+        shown = ", ".join(str(n) for n in flagged[:10]) + ("…" if len(flagged) > 10 else "")
+        lines.append(f"detection signals in {len(flagged)} round(s): {shown}")
+        for f in state.get("last_flags") or []:
+            detail = f" ({f['detail']})" if f.get("detail") else ""
+            lines.append(f"  last: {f.get('signal')} = {f.get('value')} (threshold {f.get('threshold')}){detail}")
+    if state.get("malicious"):
+        lines.append("verdict: judged malicious: no stake, banned (see the task page for the evidence)")
+    elif state.get("share_bps") is not None:
+        lines.append(f"share of the model: {int(state['share_bps']) / 100:.2f}%")
+    return lines
+
+
 def node_registration(participation: dict | None, state: dict | None = None) -> int | None:
     """The SuperLink node id once the platform registered the key (-1: registered, id not shown), else None.
 

@@ -268,6 +268,8 @@ def _cmd_status(home: Home, args, out: TextIO) -> int:
             f"{node_text}{trained}{judged}",
             file=out,
         )
+        for line in api.defence_lines(state):
+            print(f"  {line}", file=out)
     return 0
 
 

@@ -247,12 +247,25 @@ def check_report(task: dict, summary: dict | None, problems: list[str], data: st
             f"{'x'.join(str(d) for d in summary['feature_shape'])}, labels "
             + ", ".join(f"{k}: {v}" for k, v in per.items())
             + "."
+            + _terms(task)
         )
     if summary is None:  # the file itself is unusable
         return f"Your data file {data} cannot be used: " + " ".join(problems)
     lines = [f"Your data {data} does not fit {title}:"]
     lines += [f"  - {p}" for p in problems]
     return "\n".join(lines)
+
+
+def _terms(task: dict) -> str:
+    """What a participant agrees to by joining: the committed aggregation rule and contribution measure."""
+    spec = task.get("spec") or {}
+    contribution = spec.get("contribution") or {}
+    lines = []
+    if spec.get("aggregation_rule"):
+        lines.append(f"Aggregation rule: {spec['aggregation_rule']}.")
+    if contribution.get("scorer"):
+        lines.append(f"Contribution measure ({contribution['scorer']}): {contribution.get('utility', '')}")
+    return "".join("\n" + line for line in lines)
 
 
 def _tail(path: Path, n: int = 15) -> str:

@@ -65,7 +65,8 @@ class Command(BaseCommand):
         parser.add_argument("--local-epochs", type=int, default=2)
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--min-samples", type=int, default=10, help="minimum examples per participant")
-        parser.add_argument("--aggregation", default="fedavg")
+        parser.add_argument("--aggregation", default="", help="an aggregation rule name (default: the registry's)")
+        parser.add_argument("--scorer", default="", help="a contribution scorer name (default: the registry's)")
         parser.add_argument("--reward-eth", type=Decimal, default=Decimal("0.1"))
         parser.add_argument("--creator-share-percent", type=int, default=5)
 
@@ -98,6 +99,9 @@ class Command(BaseCommand):
         from contracts.devwallet import dev_send, wallet_send
         from tasks.services import task_create, task_create_call, task_registration_confirm
 
+        from tasks import catalog
+
+        o["aggregation"] = o["aggregation"] or catalog.aggregation_rule_default()
         key = self.creator_key(o)
         address = Account.from_key(key).address
         ds = datasets.load_dataset(o["dataset"])
@@ -123,6 +127,7 @@ class Command(BaseCommand):
                 min_participants=o["min_participants"],
                 max_participants=o["max_participants"] or o["min_participants"],
                 aggregation_rule=o["aggregation"],
+                contribution_scorer=o["scorer"],
                 reward_wei=int(o["reward_eth"] * 10**18),
                 creator_share_bps=int(o["creator_share_percent"]) * 100,
                 validation_file=ContentFile(buf.getvalue(), name=f"{o['dataset']}-validation.npz"),

@@ -78,6 +78,9 @@ def test_login_stores_token(cli, live_server, sent):
 def test_check_ok_and_mismatch(logged_in, recruiting_task, good_data, bad_data):
     code, out, _ = logged_in("check", "--task", str(recruiting_task.pk), "--data", str(good_data))
     assert code == 0 and out.startswith("OK:"), out
+    # what joining commits to is shown before joining: the rule and the contribution measure in words
+    assert f"Aggregation rule: {recruiting_task.aggregation_rule}." in out
+    assert "Contribution measure (shapley): Each update's Shapley value" in out
     code, out, _ = logged_in("check", "--task", str(recruiting_task.pk), "--data", str(bad_data))
     assert code == 3
     assert "does not fit" in out
@@ -185,3 +188,30 @@ def _assert_no_secret(sent, *secrets):
         for _method, path, body in sent:
             for c in candidates:
                 assert c not in (body or b"") and c.decode(errors="ignore") not in path
+
+
+def test_status_shows_detection_signals_and_verdict(logged_in, recruiting_task, good_data):
+    """The platform's view of this participant's updates (signals with value and threshold) and verdict."""
+    from tests.training.factories import ContributionFactory, RoundFactory, RunFactory, UpdateFactory
+
+    logged_in("join", "--task", str(recruiting_task.pk), "--data", str(good_data))
+    part = Participation.objects.get(task=recruiting_task)
+    run = RunFactory(task=recruiting_task)
+    flag = {"signal": "norm_outlier", "value": 41.5, "threshold": 4.0, "counts": True, "detail": "×median"}
+    UpdateFactory(round=RoundFactory(run=run, number=1), participation=part, score=0.25, excluded="multikrum")
+    UpdateFactory(round=RoundFactory(run=run, number=2), participation=part, score=-0.1, flags=[flag])
+    code, out, _ = logged_in("status", "--task", str(recruiting_task.pk))
+    assert code == 0, out
+    assert "contribution so far 0.1500; 1 left out of the aggregate by the rule" in out
+    assert "detection signals in 1 round(s): 2" in out
+    assert "last: norm_outlier = 41.5 (threshold 4.0) (×median)" in out
+    assert "verdict" not in out
+    ContributionFactory(participation=part, malicious=True, share_bps=0)
+    code, out, _ = logged_in("status", "--task", str(recruiting_task.pk))
+    assert "judged malicious" in out
+
+
+def test_defence_lines_share_after_finalization():
+    state = {"updates_accepted": 3, "contribution": 1.25, "share_bps": 3250, "malicious": False}
+    assert api.defence_lines(state) == ["contribution so far 1.2500", "share of the model: 32.50%"]
+    assert api.defence_lines(None) == []
