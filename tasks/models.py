@@ -159,7 +159,11 @@ class Task(models.Model):
 
     def contribution_spec(self) -> dict:
         """The committed valuation: the scorer's name and, in words, what it measures (shown before joining)."""
-        entry = catalog.scorers.get(self.contribution_scorer) if self.contribution_scorer in catalog.scorers else None
+        entry = (
+            catalog.scorers.get(self.contribution_scorer)
+            if self.contribution_scorer in catalog.scorers
+            else None
+        )
         return {
             "scorer": self.contribution_scorer,
             "utility": entry.description if entry else "",

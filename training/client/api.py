@@ -285,7 +285,9 @@ def defence_lines(state: dict | None) -> list[str]:
         lines.append(f"detection signals in {len(flagged)} round(s): {shown}")
         for f in state.get("last_flags") or []:
             detail = f" ({f['detail']})" if f.get("detail") else ""
-            lines.append(f"  last: {f.get('signal')} = {f.get('value')} (threshold {f.get('threshold')}){detail}")
+            lines.append(
+                f"  last: {f.get('signal')} = {f.get('value')} (threshold {f.get('threshold')}){detail}"
+            )
     if state.get("malicious"):
         lines.append("verdict: judged malicious: no stake, banned (see the task page for the evidence)")
     elif state.get("share_bps") is not None:

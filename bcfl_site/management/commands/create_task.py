@@ -65,8 +65,12 @@ class Command(BaseCommand):
         parser.add_argument("--local-epochs", type=int, default=2)
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--min-samples", type=int, default=10, help="minimum examples per participant")
-        parser.add_argument("--aggregation", default="", help="an aggregation rule name (default: the registry's)")
-        parser.add_argument("--scorer", default="", help="a contribution scorer name (default: the registry's)")
+        parser.add_argument(
+            "--aggregation", default="", help="an aggregation rule name (default: the registry's)"
+        )
+        parser.add_argument(
+            "--scorer", default="", help="a contribution scorer name (default: the registry's)"
+        )
         parser.add_argument("--reward-eth", type=Decimal, default=Decimal("0.1"))
         parser.add_argument("--creator-share-percent", type=int, default=5)
 
@@ -97,9 +101,8 @@ class Command(BaseCommand):
 
         from bcfl_site.siwe.services import user_get_or_create_for_address
         from contracts.devwallet import dev_send, wallet_send
-        from tasks.services import task_create, task_create_call, task_registration_confirm
-
         from tasks import catalog
+        from tasks.services import task_create, task_create_call, task_registration_confirm
 
         o["aggregation"] = o["aggregation"] or catalog.aggregation_rule_default()
         key = self.creator_key(o)
