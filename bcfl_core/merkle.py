@@ -37,6 +37,17 @@ def leaf_hash(participant: str, update_hash: bytes | str, score: int, accepted: 
     return keccak(keccak(encoded))
 
 
+def stake_leaf_hash(holder: str, shares: int) -> bytes:
+    """Leaf of a stakes tree, matching `StakeToken.stakeLeaf`: keccak256(keccak256(abi.encode(address holder,
+    uint256 shares))) (StandardMerkleTree with types ["address", "uint256"]). `shares` out of 10,000."""
+    address = bytes.fromhex(holder.removeprefix("0x"))
+    if len(address) != 20:
+        raise ValueError(f"bad address {holder!r}")
+    if not 0 <= shares < 2**256:
+        raise ValueError("shares must fit in uint256")
+    return keccak(keccak(b"\x00" * 12 + address + _word(shares)))
+
+
 def hash_pair(a: bytes, b: bytes) -> bytes:
     return keccak(a + b) if a < b else keccak(b + a)
 

@@ -16,6 +16,11 @@ participation_joined = Signal()
 """A participant joined a recruiting task. sender=Participation; kwargs: ``participation`` (saved, with its
 ``node_public_key``, ``node_public_key_hash``, ``wallet``, ``identity`` and ``task``)."""
 
+task_failed = Signal()
+"""A task moved to ``failed`` (from any status). sender=Task; kwargs: ``task`` (saved, with its status note).
+Its reward may still be escrowed on chain: ``training`` settles it (contributors of committed rounds paid,
+the rest refunded)."""
+
 identity_banned = Signal()
 """A person was banned. sender=Ban; kwargs: ``ban`` (saved), ``identity`` (the person's root identity: the
 ban holds for every identity merged into it and every wallet linked to them)."""

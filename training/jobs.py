@@ -73,9 +73,37 @@ def task_finalize(task_id: int, token: str | None = None) -> str:
 
     token = token or new_follower_token()
     outcome = finalize_advance(task_id=task_id, token=token)
-    if outcome.state in ("more", "retry"):
+    if outcome.state in ("more", "retry", "waiting"):
         task_finalize.apply_async(args=[task_id, token], countdown=outcome.countdown or None)
     return outcome.state
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
+def task_settle_failed(task_id: int) -> str:
+    """Settle a failed task's escrow (`training.services.settlement.task_settle_failed`); polls every 5 s
+    until the settlement is mined and recorded."""
+    from training.services.settlement import task_settle_failed as settle
+
+    state = settle(task_id=task_id)
+    if state in ("waiting", "sent"):
+        task_settle_failed.apply_async(args=[task_id], countdown=5)
+    return state
+
+
+@shared_task
+def stakes_claim_pending() -> dict:
+    """Beat: claim settled tasks' stake allocations on holders' behalf, in gas-bounded batches."""
+    from training.services.payouts import stakes_claim_pending as claim
+
+    return claim()
+
+
+@shared_task
+def distribute_profits() -> dict:
+    """Beat: push claimable revenue above the threshold to holders, in gas-bounded batches."""
+    from training.services.payouts import distribute_profits as push
+
+    return push()
 
 
 @shared_task
@@ -84,5 +112,6 @@ def training_watchdog() -> dict:
     new finalize chains for finalizing tasks whose chain died."""
     from training.services import finalize_watchdog
     from training.services import training_watchdog as watchdog
+    from training.services.settlement import settlement_watchdog
 
-    return {**watchdog(), "finalize": finalize_watchdog()}
+    return {**watchdog(), "finalize": finalize_watchdog(), "settle": settlement_watchdog()}

@@ -193,6 +193,17 @@ class Finalization(models.Model):
     # Lease of the job chain running the steps (see training.services.finalize.finalize_claim).
     follower = models.CharField(max_length=32, blank=True)
     follower_until = models.DateTimeField(null=True, blank=True)
+    # The escrow's settlement on chain: TaskRegistry.finalize (completed) or TaskRegistry.fail (failed).
+    stakes_root = models.CharField(max_length=66, blank=True, help_text="Merkle root of (holder, shares).")
+    settlement = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text='"finalize" or "fail": the TaskRegistry call that settles the escrow.',
+    )
+    rounds_paid = models.PositiveIntegerField(null=True, blank=True, help_text="Committed rounds paid for.")
+    paid_to_stakes_wei = models.DecimalField(max_digits=78, decimal_places=0, null=True, blank=True)
+    refunded_wei = models.DecimalField(max_digits=78, decimal_places=0, null=True, blank=True)
+    settled_tx_hash = models.CharField(max_length=66, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -200,8 +211,35 @@ class Finalization(models.Model):
         return f"finalization of task {self.task_id} [{self.status}]"
 
 
+class StakeAllocation(models.Model):
+    """One holder's leaf in a task's stakes tree (`training.stakes`): its shares (of 10,000) and the proof
+    `StakeToken.claimShares` needs. `claimed_tx_hash` is set once the shares are the holder's on chain."""
+
+    task = models.ForeignKey("tasks.Task", on_delete=models.CASCADE, related_name="stake_allocations")
+    holder = models.CharField(max_length=42, help_text="Checksummed address.")
+    shares = models.PositiveIntegerField()
+    leaf_index = models.PositiveIntegerField()
+    leaf = models.CharField(max_length=66)
+    proof = models.JSONField(default=list, blank=True)
+    claimed_tx_hash = models.CharField(max_length=66, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["task", "leaf_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "holder"], name="uniq_stake_task_holder"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.holder}: {self.shares} shares of task {self.task_id}"
+
+
 def final_model_upload_to(instance: FinalModel, filename: str) -> str:
     return f"final_models/task-{instance.task_id}/model.safetensors"
+
+
+def model_card_upload_to(instance: FinalModel, filename: str) -> str:
+    return f"final_models/task-{instance.task_id}/README.md"
 
 
 class FinalModel(models.Model):
@@ -218,6 +256,13 @@ class FinalModel(models.Model):
         default=dict,
         blank=True,
         help_text='{"rounds": [{"round", "accuracy", "loss", "accepted", "rejected"}]}',
+    )
+    card = models.FileField(
+        storage=private_storage,
+        upload_to=model_card_upload_to,
+        max_length=255,
+        blank=True,
+        help_text="Model card (Hugging Face layout: YAML metadata + Markdown).",
     )
     created_at = models.DateTimeField(default=timezone.now)
 

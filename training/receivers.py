@@ -26,7 +26,16 @@ def on_identity_banned(sender, *, identity, **kwargs) -> None:
     node_unregister_request(identity=identity)
 
 
+def on_task_failed(sender, *, task, **kwargs) -> None:
+    """Settle the failed task's escrow on chain after the failure commits (job `task_settle_failed`)."""
+    from training.services import common
+
+    if task.chain_task_id is not None:
+        common.enqueue("task_settle_failed", task.pk)
+
+
 def connect() -> None:
     """Subscribe to the task signals (idempotent: `dispatch_uid`s)."""
     signals.participation_joined.connect(on_participation_joined, dispatch_uid="training.node_registration")
     signals.identity_banned.connect(on_identity_banned, dispatch_uid="training.node_unregister")
+    signals.task_failed.connect(on_task_failed, dispatch_uid="training.settle_failed")

@@ -192,6 +192,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "training.jobs.training_watchdog",
         "schedule": env_int("TRAINING_WATCHDOG_INTERVAL", 30),
     },
+    "stakes-claim-pending": {
+        "task": "training.jobs.stakes_claim_pending",
+        "schedule": env_int("STAKES_CLAIM_INTERVAL", 30),
+    },
+    "distribute-profits": {
+        "task": "training.jobs.distribute_profits",
+        "schedule": env_int("PROFITS_DISTRIBUTE_INTERVAL", 300),
+    },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -206,6 +214,12 @@ CHAIN_KEYSTORE_PASSWORD = env_str("CHAIN_KEYSTORE_PASSWORD", "")
 CHAIN_CONFIRMATIONS = env_int("CHAIN_CONFIRMATIONS", 0 if CHAIN_ID == 31337 else 5)
 CHAIN_RECEIPT_TIMEOUT = env_int("CHAIN_RECEIPT_TIMEOUT", 120)
 CHAIN_INDEX_MAX_BLOCKS = env_int("CHAIN_INDEX_MAX_BLOCKS", 2000)
+CHAIN_EXPLORER_URL = env_str("CHAIN_EXPLORER_URL", "")  # e.g. https://amoy.polygonscan.com (links in model cards)
+# Finalization and profit sharing (training.services.settlement / payouts)
+NFT_ROYALTY_BPS = env_int("NFT_ROYALTY_BPS", 500)  # ERC-2981 royalty on NFT sales, paid to the stake pool
+STAKES_CLAIM_BATCH = env_int("STAKES_CLAIM_BATCH", 100)  # holders per claimSharesBatch (<= 90k gas each)
+PROFITS_PUSH_BATCH = env_int("PROFITS_PUSH_BATCH", 100)  # holders per pushPayouts
+PROFITS_PUSH_MIN_WEI = env_int("PROFITS_PUSH_MIN_WEI", 10**15)  # push only claimable amounts from 0.001 ETH
 
 # --- Flower ---------------------------------------------------------------------------------------
 SUPERLINK_ADDRESS = env_str("SUPERLINK_ADDRESS", "127.0.0.1:9093")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from tasks import signals
 from tasks.lock_objects import task_lock
 from tasks.models import Task
 from tasks.services.errors import TaskStateError
@@ -51,6 +52,8 @@ def task_transition(*, task: Task, to: str, note: str | None = None) -> Task:
             locked.status_note = note
             fields.append("status_note")
         locked.save(update_fields=fields)
+        if to == S.FAILED:
+            signals.task_failed.send(sender=Task, task=locked)
     task.status = to
     if note is not None:
         task.status_note = note
@@ -64,7 +67,8 @@ def require_creator(*, task: Task, user) -> None:
 
 
 def task_mark_failed(*, task: Task, reason: str, by=None) -> Task:
-    """Admin/platform: stop a task that cannot go on. The escrow stays on chain (cancel needs the creator)."""
+    """Admin/platform: stop a task that cannot go on. Its escrow is then settled on chain (`task_failed`
+    signal: contributors of committed rounds paid pro rata, the rest refunded to the creator)."""
     if task.status == S.FAILED:
         return task
     who = f" by {by.username}" if by is not None else ""

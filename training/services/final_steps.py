@@ -12,7 +12,14 @@ from django.db.models import Q
 
 from tasks.models import Task
 from tasks.storage import private_storage
-from training.models import Contribution, FinalModel, Round, final_model_upload_to
+from training.models import (
+    Contribution,
+    Finalization,
+    FinalModel,
+    Round,
+    final_model_upload_to,
+    model_card_upload_to,
+)
 from training.selectors import COUNTED, participant_round_scores, round_metrics
 from training.trail import sha256_file
 
@@ -64,12 +71,13 @@ def final_model_save(*, task: Task) -> None:
     )
 
 
-def contributions_record(*, task: Task) -> None:
+def contributions_record(*, task: Task, rounds: int | None = None) -> None:
     """One `Contribution` per participant (every counted participation, and any with update records): its
-    score in every round (the scorer's score of its accepted update, else 0) and their sum."""
+    score in every round (the scorer's score of its accepted update, else 0) and their sum. `rounds`: count
+    rounds 1..rounds only (a failed task's committed rounds); all of the task's rounds by default."""
     scores = participant_round_scores(task=task)
     parts = task.participations.filter(Q(pk__in=list(scores)) | Q(status__in=COUNTED)).order_by("pk")
-    numbers = range(1, int(task.rounds) + 1)
+    numbers = range(1, int(task.rounds if rounds is None else rounds) + 1)
     for p in parts:
         mine = scores.get(p.pk, {})
         per_round = {str(n): mine.get(n, (0.0, False))[0] for n in numbers}
@@ -85,6 +93,25 @@ def contributions_record(*, task: Task) -> None:
         )
 
 
+def model_card_write(*, task: Task) -> None:
+    """The model card (`training.model_card`, Hugging Face layout) next to the weights in private storage."""
+    from django.core.files.base import ContentFile
+
+    from training.model_card import model_card
+    from training.model_facts import model_facts
+
+    final = FinalModel.objects.filter(task=task).first()
+    if final is None:
+        raise FinalizeError("no final model was saved")
+    text = model_card(model_facts(task=task)).encode()
+    storage = private_storage()
+    name = model_card_upload_to(final, "README.md")
+    if storage.exists(name):
+        storage.delete(name)
+    final.card = storage.save(name, ContentFile(text))
+    final.save(update_fields=["card"])
+
+
 def task_complete(*, task: Task) -> None:
     """finalizing -> completed, with a note naming the final model and the contributions recorded."""
     from tasks.services import task_transition
@@ -95,9 +122,16 @@ def task_complete(*, task: Task) -> None:
     count = Contribution.objects.filter(task=task).count()
     malicious = Contribution.objects.filter(task=task, malicious=True).count()
     banned = f"; {malicious} judged malicious and banned" if malicious else ""
+    fin = Finalization.objects.filter(task=task).first()
+    settled = (
+        f" Model NFT #{task.chain_task_id} minted to the creator; the reward pool moved to the stake pool "
+        f"(tx {fin.settled_tx_hash[:12]}…) under stakes root {fin.stakes_root[:12]}…."
+        if fin and fin.settled_tx_hash
+        else ""
+    )
     task_transition(
         task=task,
         to=Task.Status.COMPLETED,
         note=f"Final model saved (sha256 {final.sha256[:16]}…); contributions of {count} participant(s) recorded"
-        f"{banned}.",
+        f"{banned}.{settled}",
     )

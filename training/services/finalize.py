@@ -29,19 +29,31 @@ from tasks.models import Task
 from training.lock_objects import finalization_lock
 from training.models import Finalization
 from training.services import common
-from training.services.final_steps import contributions_record, final_model_save, task_complete
+from training.services.final_steps import (
+    contributions_record,
+    final_model_save,
+    model_card_write,
+    task_complete,
+)
+from training.services.settlement import FinalizePending, chain_confirm, chain_send, stakes_record
 from training.services.verdicts import verdicts_and_shares
 
 logger = logging.getLogger(__name__)
 
 FinalizeStep = Callable[..., None]  # step(task=task), idempotent: running it twice changes nothing
 
-# The steps, in order. The next issue adds its steps here, before "complete": mint the model NFT to the
-# creator, commit the stakes Merkle root, move the reward pool into the stake pool.
+# The steps, in order (training.services.final_steps and .settlement).
 FINALIZE_STEPS: list[tuple[str, FinalizeStep]] = [
     ("final_model", final_model_save),
     ("contributions", contributions_record),
     ("verdicts", verdicts_and_shares),
+    ("stakes", stakes_record),  # the stakes Merkle tree of (holder, shares)
+    ("model_card", model_card_write),
+    (
+        "chain_send",
+        chain_send,
+    ),  # ModelNFT.mint + TaskRegistry.finalize (reward -> stake pool), via the ledger
+    ("chain_confirm", chain_confirm),  # waits (FinalizePending) until both are mined
     ("complete", task_complete),
 ]
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, OperationalError, InterfaceError)
@@ -49,7 +61,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, Oper
 
 @dataclass(frozen=True)
 class FinalizeOutcome:
-    """What one look did. state: "more" (next step due now), "retry" (after `countdown` s), "completed",
+    """What one look did. state: "more" (next step due now), "retry" (after `countdown` s), "waiting" (for
+    the chain, ask again after `countdown` s), "completed",
     "failed", "duplicate" (another chain holds the lease) or "idle" (the task is not finalizing)."""
 
     state: str
@@ -164,6 +177,9 @@ def finalize_advance(*, task_id: int, token: str | None = None) -> FinalizeOutco
     name, step = pending
     try:
         _run_step(task, name, step)
+    except FinalizePending as exc:  # waiting on the chain: not a failure, no retry counted
+        finalize_claim(task_id=task.pk, token=token, seconds=exc.countdown + _lease_seconds())
+        return FinalizeOutcome("waiting", name, exc.countdown)
     except TRANSIENT_ERRORS as exc:
         return _transient(task, name, exc, token)
     except Exception as exc:  # noqa: BLE001 - a permanent error: the task fails with the reason
@@ -179,12 +195,13 @@ def task_finalize(
     *, task_id: int, token: str | None = None, sleep: Callable[[float], None] | None = None
 ) -> str:
     """Run the whole chain in-process (tests, demos without a worker): every step, retries after `sleep(s)`
-    (no wait when None). Returns the final state ("completed", "failed", "duplicate" or "idle")."""
+    (no wait when None). Returns the final state ("completed", "failed", "duplicate" or "idle"), or
+    "waiting" when a step waits for the chain and `sleep` is None."""
     while True:
         outcome = finalize_advance(task_id=task_id, token=token)
-        if outcome.state == "retry" and sleep is not None:
+        if outcome.state in ("retry", "waiting") and sleep is not None:
             sleep(outcome.countdown)
-        elif outcome.state not in ("more", "retry"):
+        elif outcome.state == "waiting" or outcome.state not in ("more", "retry"):
             return outcome.state
 
 

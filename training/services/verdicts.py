@@ -44,7 +44,9 @@ def _round_evidence(update: Update) -> dict | None:
 
 def judge(*, contribution: Contribution, rounds: int) -> tuple[bool, dict]:
     """``(malicious, evidence)`` of one participant from its update records."""
-    updates = Update.objects.filter(participation=contribution.participation).select_related("round")
+    updates = Update.objects.filter(
+        participation=contribution.participation, round__number__lte=rounds
+    ).select_related("round")
     answered = [u for u in updates if not u.reason.startswith(NO_REPLY)]
     flagged = [e for e in map(_round_evidence, answered) if e is not None]
     share = len(flagged) / len(answered) if answered else 0.0
@@ -62,29 +64,38 @@ def judge(*, contribution: Contribution, rounds: int) -> tuple[bool, dict]:
     return malicious, evidence
 
 
-def verdicts_and_shares(*, task: Task) -> None:
-    """Judge every participant, ban the malicious (once), and store each one's share of the stake."""
+def verdicts_and_shares(*, task: Task, rounds: int | None = None) -> None:
+    """Judge every participant over rounds 1..`rounds` (all by default), ban the malicious (once), and store
+    each one's share of the stake."""
     contributions = list(Contribution.objects.filter(task=task).select_related("participation__identity"))
     for c in contributions:
-        malicious, evidence = judge(contribution=c, rounds=int(task.rounds))
+        malicious, evidence = judge(contribution=c, rounds=int(task.rounds if rounds is None else rounds))
         with transaction.atomic():
             c.malicious, c.evidence, c.flagged_rounds = malicious, evidence, evidence["rounds_flagged"]
             c.save(update_fields=["malicious", "evidence", "flagged_rounds"])
             if malicious:
                 _ban(task=task, contribution=c, evidence=evidence)
     creator = task.creator.username
-    shares = shares_bps(
-        {c.wallet: c.cumulative for c in contributions},
-        creator=creator,
-        creator_share_bps=int(task.creator_share_bps),
-        excluded={c.wallet for c in contributions if c.malicious},
-    )
+    shares = task_shares(task=task, contributions=contributions)
     for c in contributions:
         Contribution.objects.filter(pk=c.pk).update(share_bps=shares.get(c.wallet, 0))
     final = FinalModel.objects.filter(task=task).first()
     if final is not None:
         final.metrics = {**(final.metrics or {}), "stakes_bps": shares, "creator": creator}
         final.save(update_fields=["metrics"])
+
+
+def task_shares(*, task: Task, contributions: list[Contribution] | None = None) -> dict[str, int]:
+    """{wallet: basis points} of the model's 10,000 shares: the creator's share, then the participants' by
+    cumulative non-negative contribution; the malicious get 0 (`training.contribution.shares_bps`)."""
+    if contributions is None:
+        contributions = list(Contribution.objects.filter(task=task))
+    return shares_bps(
+        {c.wallet: c.cumulative for c in contributions},
+        creator=task.creator.username,
+        creator_share_bps=int(task.creator_share_bps),
+        excluded={c.wallet for c in contributions if c.malicious},
+    )
 
 
 def _ban(*, task: Task, contribution: Contribution, evidence: dict) -> None:

@@ -193,3 +193,18 @@ def _fresh_status_poll_clock():
     follow._STATUS_CHECKED.clear()
     yield
     follow._STATUS_CHECKED.clear()
+
+
+@pytest.fixture
+def chain_inline(fake_chain, monkeypatch):
+    """The fake chain, and the settlement's ledger rows mined as soon as they are recorded (no chain worker
+    in these tests: the row is processed in-process, as the `chain` worker would)."""
+    from contracts.services import chain_tx_enqueue, chain_tx_process
+    from training.services import settlement
+
+    def enqueue_and_mine(**kwargs):
+        tx = chain_tx_enqueue(**kwargs)
+        return chain_tx_process(tx_id=tx.id)
+
+    monkeypatch.setattr(settlement, "chain_tx_enqueue", enqueue_and_mine)
+    return fake_chain

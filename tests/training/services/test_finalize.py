@@ -34,7 +34,7 @@ def enqueued(monkeypatch):
 
 
 @pytest.fixture
-def finalizing(tmp_path):
+def finalizing(tmp_path, chain_inline):
     """A finalizing task: 2 rounds stored with checkpoints, 3 participants (the third rejected in round 1, the
     second rejected in round 2)."""
     task = TaskFactory(rounds=2, status=S.FINALIZING, max_participants=3)
