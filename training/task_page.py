@@ -271,3 +271,43 @@ def _verdict_words(c) -> str:
     if c.flagged_rounds:
         return f"Flagged in {c.flagged_rounds} round(s), below the threshold: paid by contribution."
     return "No signal against it."
+
+
+def settlement_page(*, task: Task) -> dict | None:
+    """The escrow's settlement in words for the task page: the model NFT, the stake pool and the refund
+    (None before anything is settled or under way)."""
+    from training.models import Finalization, StakeAllocation
+
+    fin = Finalization.objects.filter(task=task).first()
+    allocs = StakeAllocation.objects.filter(task=task)
+    claimed = allocs.exclude(claimed_tx_hash="").count()
+    wei = 10**18
+    if fin is None or not (fin.settlement or fin.stakes_root):
+        if task.status == Task.Status.FAILED and task.chain_task_id is not None:
+            return {"state": "pending", "text": "Settling the escrow on chain…"}
+        return None
+    if not fin.settlement:
+        return {"state": "pending", "text": "Settling the escrow on chain…", "root": fin.stakes_root}
+    paid, refunded = int(fin.paid_to_stakes_wei or 0), int(fin.refunded_wei or 0)
+    if fin.settlement == "finalize":
+        text = (
+            f"Model NFT #{task.chain_task_id} minted to the creator; the reward pool ({paid / wei:g} ETH) moved to "
+            "the model's stake pool, shared by the holders below."
+        )
+    elif fin.rounds_paid:
+        text = (
+            f"Training failed after {fin.rounds_paid} of {task.rounds} committed round(s): {paid / wei:g} ETH paid "
+            f"to the stake pool of those rounds' contributors, {refunded / wei:g} ETH refunded to the creator."
+        )
+    else:
+        text = (
+            f"Training failed before any round was committed: {refunded / wei:g} ETH refunded to the creator."
+        )
+    return {
+        "state": fin.settlement,
+        "text": text,
+        "tx_hash": fin.settled_tx_hash,
+        "root": fin.stakes_root,
+        "holders": allocs.count(),
+        "claimed": claimed,
+    }

@@ -25,6 +25,9 @@ class VerifyResult:
     lines: list[str] = field(default_factory=list)
     mismatch: str = ""
     final_model: str = ""  # "OK sha256 …" when a saved final model was checked against the last checkpoint
+    stakes: list[str] = field(
+        default_factory=list
+    )  # settlement, stakes and revenue lines (training.verify_stakes)
 
     def fail(self, text: str) -> VerifyResult:
         if self.ok:
@@ -33,8 +36,9 @@ class VerifyResult:
         return self
 
 
-def chain_round_events(task: Task, source: str = "chain") -> dict[int, dict]:
-    """RoundCommitted args by round for the task: from the chain's logs, or from indexed ChainEvent rows."""
+def chain_events(task: Task, source: str = "chain") -> list[dict]:
+    """Every event of the platform's contracts on the task's chain: from the chain's logs, or from the
+    indexed ChainEvent rows (`source="index"`)."""
     from contracts.models import ChainEvent
 
     if source == "chain":
@@ -43,12 +47,18 @@ def chain_round_events(task: Task, source: str = "chain") -> dict[int, dict]:
 
         dep = Deployment.objects.filter(chain_id=task.chain_id, name="TaskRegistry").first()
         start = int(dep.block_number or 0) if dep else 0
-        events = chain.get_logs(start, chain.block_number(), chain_id=task.chain_id)
-    else:
-        events = [
-            {"event": e.event, "contract_name": e.contract_name, "args": e.args}
-            for e in ChainEvent.objects.filter(chain_id=task.chain_id, event="RoundCommitted")
-        ]
+        return chain.get_logs(start, chain.block_number(), chain_id=task.chain_id)
+    return [
+        {"event": e.event, "contract_name": e.contract_name, "args": e.args}
+        for e in ChainEvent.objects.filter(chain_id=task.chain_id).order_by("block_number", "log_index")
+    ]
+
+
+def chain_round_events(
+    task: Task, source: str = "chain", events: list[dict] | None = None
+) -> dict[int, dict]:
+    """RoundCommitted args by round for the task (from `events`, else `chain_events(task, source)`)."""
+    events = chain_events(task, source) if events is None else events
     out: dict[int, dict] = {}
     for e in events:
         if e["event"] == "RoundCommitted" and int(e["args"]["taskId"]) == int(task.chain_task_id):
@@ -139,7 +149,8 @@ def verify_task(task: Task, *, source: str = "chain", check_signatures: bool = T
     )
     if task.chain_task_id is None:
         return result.fail("the task is not registered on chain")
-    events = chain_round_events(task, source)
+    all_events = chain_events(task, source)
+    events = chain_round_events(task, source, all_events)
     numbers = [r.number for r in rounds]
     if numbers != list(range(1, len(rounds) + 1)):
         return result.fail(f"stored rounds are not 1..n: {numbers}")
@@ -168,6 +179,12 @@ def verify_task(task: Task, *, source: str = "chain", check_signatures: bool = T
     final = FinalModel.objects.filter(task=task).only("sha256").first()
     if final is not None:
         result.final_model = f"OK sha256 {final.sha256} (the last round's checkpoint, byte for byte)"
+    from training.verify_stakes import verify_stakes
+
+    problem, lines = verify_stakes(task, all_events)
+    if problem:
+        return result.fail(problem)
+    result.stakes = lines
     return result
 
 

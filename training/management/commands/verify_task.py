@@ -32,4 +32,6 @@ class Command(BaseCommand):
             raise SystemExit(1)
         if result.final_model:
             self.stdout.write(f"final model: {result.final_model}")
+        for line in result.stakes:
+            self.stdout.write(line)
         self.stdout.write(self.style.SUCCESS(f"OK: task {task_id}, {len(result.lines)} round(s) verified"))
