@@ -59,7 +59,8 @@ USED_NONCE_RETENTION = timedelta(days=1)
 _NONCE_LINE = re.compile(r"^Nonce: ([A-Za-z0-9]+)$", re.MULTILINE)
 MAX_SIGNATURE_BYTES = 4096  # a contract wallet's signature (a Safe's: 65 bytes per owner)
 EOA_SIGNATURE_BYTES = 65
-SIGNATURE_PATTERN = rf"^(?:0[xX])?(?:[0-9a-fA-F]{{2}}){{0,{MAX_SIGNATURE_BYTES}}}$"
+# Whole bytes of hex; "0x" alone is an empty signature (a Safe's for a message it approved on chain), "" is none.
+SIGNATURE_PATTERN = rf"^(?:0[xX](?:[0-9a-fA-F]{{2}}){{0,{MAX_SIGNATURE_BYTES}}}|(?:[0-9a-fA-F]{{2}}){{1,{MAX_SIGNATURE_BYTES}}})$"
 _SIGNATURE = re.compile(SIGNATURE_PATTERN)
 SIGNATURE_HELP = (
     "The signature must be a 65-byte hex string: 130 hex digits, with or without a 0x prefix "
