@@ -42,6 +42,7 @@ from django.db import transaction
 from django.utils import timezone
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_keys.exceptions import BadSignature
 from eth_utils import is_checksum_address, is_hex_address
 from rest_framework.authtoken.models import Token
 
@@ -259,6 +260,8 @@ def _eoa_signed(
         ) from None
     except siwe.VerificationError:
         raise SiweError("malformed", "The sign-in message failed verification.") from None
+    except BadSignature:  # r or s out of range (e.g. 65 zero bytes): siwe lets eth-keys' error through
+        return False
     try:
         signer = Account.recover_message(encode_defunct(text=message), signature=signature)
     except Exception:  # any recovery failure means a bad signature

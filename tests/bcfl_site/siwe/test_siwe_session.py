@@ -226,6 +226,14 @@ def test_own_signature_needs_no_chain(browser, wallet, fake_chain):
     assert browser.sign_in(wallet).status_code == 200
 
 
+@pytest.mark.parametrize("signature", ["0x" + "00" * 65, "0x" + "ff" * 65])
+def test_signature_out_of_range_is_wrong_signer_not_a_crash(browser, wallet, signature):
+    challenge = browser.challenge(wallet.address)
+    message = siwe_message_build(challenge, address=wallet.address)
+    response = browser.verify(message, signature)
+    assert_rejected(response, browser, f"signature was not made by {wallet.address}", "signature")
+
+
 def test_garbage_signature_is_rejected(browser, wallet):
     challenge = browser.challenge(wallet.address)
     message = siwe_message_build(challenge, address=wallet.address)
