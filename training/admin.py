@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from contracts.admin import ServiceWrittenAdmin
-from training.models import Contribution, FinalModel, NodeRegistration, Round, Run, Update
+from training.models import Contribution, FinalModel, NodeRegistration, OnnxExport, Round, Run, Update
 
 
 @admin.register(NodeRegistration)
@@ -93,3 +93,27 @@ class ContributionAdmin(ServiceWrittenAdmin):  # written only by the finalize ch
     list_display = ["task", "wallet", "cumulative", "accepted_rounds", "created_at"]
     list_select_related = ["task"]
     search_fields = ["task__title", "wallet"]
+
+
+@admin.register(OnnxExport)
+class OnnxExportAdmin(ServiceWrittenAdmin):
+    list_display = [
+        "final_model",
+        "sha256",
+        "opset",
+        "max_abs_diff",
+        "check_examples",
+        "export_seconds",
+        "created_at",
+    ]
+    readonly_fields = [
+        "final_model",
+        "file",
+        "sha256",
+        "source_sha256",
+        "opset",
+        "max_abs_diff",
+        "check_examples",
+        "export_seconds",
+        "created_at",
+    ]

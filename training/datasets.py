@@ -110,15 +110,57 @@ def load_dataset(name: str) -> Dataset:
     return ds
 
 
-def _prepare(name: str) -> Dataset:
+def _raw_split(name: str) -> tuple[np.ndarray, ...]:
+    """(x_train, x_test, y_train, y_test) in the dataset's own units, before standardisation."""
     import sklearn.datasets
 
     bunch = getattr(sklearn.datasets, _LOADERS[name])()
     x = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target, dtype=np.int64)
-    x_tr, x_te, y_tr, y_te = _split(x, y)
+    return _split(x, y)
+
+
+def _prepare(name: str) -> Dataset:
+    x_tr, x_te, y_tr, y_te = _raw_split(name)
     x_tr, x_te = _standardise(x_tr, x_te)
-    return Dataset(name, x_tr, y_tr, x_te, y_te, int(y.max()) + 1)
+    return Dataset(name, x_tr, y_tr, x_te, y_te, int(max(y_tr.max(), y_te.max())) + 1)
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How a bundled dataset's own units map to the standardised features its models are trained on:
+    ``(x - mean) / std`` per feature (float64 arrays of the feature count; a constant feature has std 1)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
+
+
+_SCALING: dict[str, Scaling] = {}
+
+
+def scaling(name: str) -> Scaling:
+    """The standardisation `load_dataset(name)` applied (statistics of the training split, in the dataset's
+    own units, e.g. digits pixels 0..16), so new inputs in those units can be fed to a model trained on it."""
+    if name not in _LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; bundled: {', '.join(BUNDLED_DATASETS)}")
+    if name not in _SCALING:
+        x_tr = _raw_split(name)[0]
+        std = x_tr.std(axis=0)
+        std[std == 0] = 1.0
+        _SCALING[name] = Scaling(x_tr.mean(axis=0), std)
+    return _SCALING[name]
+
+
+def feature_names(name: str) -> list[str]:
+    """The bundled dataset's feature names (digits: ``pixel_0_0`` … ``pixel_7_7``, row by row)."""
+    import sklearn.datasets
+
+    if name not in _LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; bundled: {', '.join(BUNDLED_DATASETS)}")
+    return [str(n) for n in getattr(sklearn.datasets, _LOADERS[name])().feature_names]
 
 
 # --- partitioners -------------------------------------------------------------------------------

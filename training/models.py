@@ -5,7 +5,7 @@ one registration per node public key, one run per (task, attempt), one round per
 update per (round, node). Rounds are written only by `training.services.round_ingest`, together with the
 ledger row of their `commitRound` (key `commit-round:<task>:<round>`). Finalization writes one
 `Finalization` (its job chain's progress and lease), one `FinalModel` and one `Contribution` per
-participant of a task (`training.services.finalize`).
+participant of a task (`training.services.finalize`); a final model has at most one `OnnxExport`.
 """
 
 from __future__ import annotations
@@ -268,6 +268,33 @@ class FinalModel(models.Model):
 
     def __str__(self) -> str:
         return f"final model of task {self.task_id} ({self.sha256[:12]})"
+
+
+def onnx_upload_to(instance: OnnxExport, filename: str) -> str:
+    return f"final_models/task-{instance.final_model.task_id}/model.onnx"
+
+
+class OnnxExport(models.Model):
+    """A final model exported to ONNX (`training.services.exports`), stored next to its safetensors file.
+
+    Checked before it was stored: onnxruntime's output on a batch of the task's validation set equals torch's
+    within `max_abs_diff` (at most `training.onnx_export.TOLERANCE`).
+    """
+
+    final_model = models.OneToOneField(FinalModel, on_delete=models.CASCADE, related_name="onnx_export")
+    file = models.FileField(storage=private_storage, upload_to=onnx_upload_to, max_length=255)
+    sha256 = models.CharField(max_length=64, help_text="sha256 of the .onnx file.")
+    source_sha256 = models.CharField(
+        max_length=64, help_text="sha256 of the safetensors file it was exported from."
+    )
+    opset = models.PositiveSmallIntegerField()
+    max_abs_diff = models.FloatField(help_text="Largest |onnxruntime - torch| logit on the check batch.")
+    check_examples = models.PositiveIntegerField(help_text="Examples in the check batch.")
+    export_seconds = models.FloatField(help_text="Wall time of export plus check.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"ONNX of task {self.final_model.task_id}'s model ({self.sha256[:12]})"
 
 
 class Contribution(models.Model):

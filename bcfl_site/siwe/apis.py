@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from bcfl_site.siwe.models import SiweNonce
 from bcfl_site.siwe.services import (
     SIGNATURE_HELP,
+    SIGNATURE_PATTERN,
     SiweError,
     siwe_message_verify,
     siwe_nonce_issue,
@@ -23,7 +24,10 @@ from bcfl_site.siwe.views import site_origin
 
 SIWE_CODES = (
     "`malformed` (the message is not EIP-4361; the error names the field), `address_checksum`, "
-    "`signature_malformed`, `signature` (not signed by the message's address), `address_mismatch`, "
+    "`signature_malformed`, `signature` (not signed by the message's address), `contract_wallet_invalid` "
+    "(a smart-contract wallet answered EIP-1271 isValidSignature with something else than 0x1626ba7e), "
+    "`contract_wallet_reverted` (the call reverted: not an EIP-1271 wallet), `chain_unavailable` (the chain "
+    "could not be asked about a contract wallet), `address_mismatch`, "
     "`nonce_unknown`, `nonce_used`, `nonce_expired`, `nonce_purpose`, `domain`, `scheme`, `uri`, `chain_id`, "
     "`expired` (Expiration Time passed), `not_yet_valid` (Not Before or Issued At in the future)"
 )
@@ -80,8 +84,11 @@ class SiweTokenCreateApi(APIView):
             help_text="The EIP-4361 text, exactly as signed.",
         )
         signature = serializers.RegexField(
-            r"^(?:0[xX])?[0-9a-fA-F]{130}$",
-            help_text="EIP-191 personal_sign signature: 130 hex digits, with or without 0x.",
+            SIGNATURE_PATTERN,
+            help_text=(
+                "EIP-191 personal_sign signature: 130 hex digits, with or without 0x; a smart-contract "
+                "wallet's (EIP-1271) may have another length."
+            ),
             error_messages={"invalid": SIGNATURE_HELP},
         )
 

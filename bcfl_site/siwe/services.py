@@ -10,13 +10,18 @@ participant CLI's token endpoint. Order matters:
 3. the message is parsed with the ``siwe`` library, then checked explicitly: domain, URI origin,
    scheme, chain id, expiry, not-before, issued-at, canonical form, claimed address;
 4. ``SiweMessage.verify`` checks the signature, and we recover the signer ourselves from the exact
-   text that was signed as a second, independent check.
+   text that was signed as a second, independent check;
+5. when neither recovers the message's address and that address holds contract code, the contract is asked
+   (EIP-1271 ``isValidSignature``, ``bcfl_site.siwe.eip1271``): smart-contract wallets such as a Safe sign in
+   as their own address.
 
 What is accepted follows EIP-4361: ``Expiration Time`` is optional (the single-use nonce, valid for
 ``SIWE_NONCE_TTL_SECONDS``, bounds the message's life anyway; if present it must be in the future),
 ``Not Before`` must be in the past, ``Request ID``, ``Resources`` and the statement are optional and
-accepted. Every refusal of a message names the field (``grammar.py``). Signatures are 65 bytes as 130
-hex digits, with or without ``0x`` (eth-account prints them without).
+accepted. Every refusal of a message names the field (``grammar.py``). Signatures are hex, with or without
+``0x`` (eth-account prints them without): 65 bytes for an externally owned account, any length up to
+``MAX_SIGNATURE_BYTES`` for a contract wallet (a Safe's is 65 bytes per owner, or empty for a message it
+approved on chain).
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ from django.db import transaction
 from django.utils import timezone
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_keys.exceptions import BadSignature
 from eth_utils import is_checksum_address, is_hex_address
 from rest_framework.authtoken.models import Token
 
 from bcfl_site.siwe import grammar
+from bcfl_site.siwe.eip1271 import ContractWalletRefusal, contract_wallet_accepts
 from bcfl_site.siwe.models import SiweNonce
 
 STATEMENT = "Sign in to BCFL."
@@ -51,10 +58,15 @@ CLOCK_SKEW = timedelta(seconds=60)
 USED_NONCE_RETENTION = timedelta(days=1)
 
 _NONCE_LINE = re.compile(r"^Nonce: ([A-Za-z0-9]+)$", re.MULTILINE)
-_SIGNATURE = re.compile(r"^(?:0[xX])?[0-9a-fA-F]{130}$")
+MAX_SIGNATURE_BYTES = 4096  # a contract wallet's signature (a Safe's: 65 bytes per owner)
+EOA_SIGNATURE_BYTES = 65
+# Whole bytes of hex; "0x" alone is an empty signature (a Safe's for a message it approved on chain), "" is none.
+SIGNATURE_PATTERN = rf"^(?:0[xX](?:[0-9a-fA-F]{{2}}){{0,{MAX_SIGNATURE_BYTES}}}|(?:[0-9a-fA-F]{{2}}){{1,{MAX_SIGNATURE_BYTES}}})$"
+_SIGNATURE = re.compile(SIGNATURE_PATTERN)
 SIGNATURE_HELP = (
     "The signature must be a 65-byte hex string: 130 hex digits, with or without a 0x prefix "
-    "(an EIP-191 personal_sign signature)."
+    "(an EIP-191 personal_sign signature); a smart-contract wallet (EIP-1271) may send hex of another "
+    f"length, up to {MAX_SIGNATURE_BYTES} bytes."
 )
 
 
@@ -152,10 +164,11 @@ def _check_nonce_binding(*, row: SiweNonce, purpose: str, session_key: str, now:
 
 
 def signature_normalize(signature: str) -> str:
-    """``signature`` as ``0x`` + 130 hex digits; SiweError ``signature_malformed`` if it is not 65 bytes of hex."""
+    """``signature`` as ``0x`` + its hex digits; SiweError ``signature_malformed`` if it is not whole bytes of
+    hex (at most ``MAX_SIGNATURE_BYTES``). The length an EOA needs (65 bytes) is checked by the caller."""
     if not _SIGNATURE.match(signature):
         raise SiweError("signature_malformed", f"{SIGNATURE_HELP} Got {len(signature)} characters.")
-    return "0x" + signature[-130:]
+    return "0x" + signature[2:] if signature[:2].lower() == "0x" else "0x" + signature
 
 
 def _parse(message: str) -> siwe.SiweMessage:
@@ -230,16 +243,15 @@ def _check_fields(*, parsed: siwe.SiweMessage, nonce: str, domain: str, uri: str
         )
 
 
-def _check_signature(
+def _eoa_signed(
     *, parsed: siwe.SiweMessage, message: str, signature: str, domain: str, now: datetime
-) -> None:
-    wrong_signer = SiweError("signature", f"The signature was not made by {parsed.address}.")
-    signature = signature_normalize(signature)
+) -> bool:
+    """Did the message's address sign it with its key? Two independent recoveries must both say so."""
     try:
-        # No provider: EIP-1271 contract wallets are not accepted, only externally owned accounts.
+        # No provider: the library's EIP-1271 path cannot tell its refusals apart (see eip1271.py).
         parsed.verify(signature, domain=domain, nonce=parsed.nonce, timestamp=now)
     except siwe.InvalidSignature:
-        raise wrong_signer from None
+        return False
     except siwe.ExpiredMessage:
         raise SiweError("expired", "The sign-in message has expired. Please sign in again.") from None
     except siwe.NotYetValidMessage:
@@ -248,12 +260,31 @@ def _check_signature(
         ) from None
     except siwe.VerificationError:
         raise SiweError("malformed", "The sign-in message failed verification.") from None
+    except BadSignature:  # r or s out of range (e.g. 65 zero bytes): siwe lets eth-keys' error through
+        return False
     try:
         signer = Account.recover_message(encode_defunct(text=message), signature=signature)
     except Exception:  # any recovery failure means a bad signature
-        raise wrong_signer from None
-    if signer != parsed.address:
-        raise wrong_signer
+        return False
+    return signer == parsed.address
+
+
+def _check_signature(
+    *, parsed: siwe.SiweMessage, message: str, signature: str, domain: str, now: datetime
+) -> None:
+    signature = signature_normalize(signature)
+    if _eoa_signed(parsed=parsed, message=message, signature=signature, domain=domain, now=now):
+        return
+    try:
+        if contract_wallet_accepts(
+            address=parsed.address, message=message, signature=bytes.fromhex(signature[2:])
+        ):
+            return
+    except ContractWalletRefusal as exc:
+        raise SiweError(exc.code, exc.message) from None
+    if len(signature) != 2 + 2 * EOA_SIGNATURE_BYTES:  # not a contract: only a 65-byte signature can do
+        raise SiweError("signature_malformed", f"{SIGNATURE_HELP} Got {len(signature) - 2} hex digits.")
+    raise SiweError("signature", f"The signature was not made by {parsed.address}.")
 
 
 def siwe_message_verify(

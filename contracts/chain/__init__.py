@@ -20,7 +20,15 @@ from contracts.chain.abi import (
     coerce_args,
     load_artifact,
 )
-from contracts.chain.calls import build_call, call, contract, deployment_address, has_code
+from contracts.chain.calls import (
+    EIP1271_MAGIC_VALUE,
+    build_call,
+    call,
+    contract,
+    deployment_address,
+    eip1271_call,
+    has_code,
+)
 from contracts.chain.connection import actual_chain_id, block_number, chain_status, get_w3
 from contracts.chain.errors import (
     ChainError,
@@ -48,6 +56,7 @@ from contracts.chain.values import json_safe, receipt_summary
 __all__ = [
     "CONSTRUCTOR",
     "CONTRACT_NAMES",
+    "EIP1271_MAGIC_VALUE",
     "ETH_TRANSFER",
     "ChainError",
     "ChainRejected",
@@ -66,6 +75,7 @@ __all__ = [
     "decode_logs",
     "decode_revert_data",
     "deployment_address",
+    "eip1271_call",
     "estimate_gas",
     "fee_fields",
     "get_logs",

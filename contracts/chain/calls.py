@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
 from contracts.chain.abi import CONSTRUCTOR, ETH_TRANSFER, coerce_args, function_entry, load_artifact
@@ -41,6 +42,27 @@ def has_code(address: str) -> bool:
     """Is there contract code at `address` on the node?"""
     with translated():
         return len(get_w3().eth.get_code(to_checksum_address(address))) > 0
+
+
+# EIP-1271: bytes4(keccak256("isValidSignature(bytes32,bytes)")), also the "valid" magic value it returns.
+EIP1271_MAGIC_VALUE = bytes.fromhex("1626ba7e")
+
+
+def eip1271_call(address: str, message_hash: bytes, signature: bytes, timeout: float = 10.0) -> bytes:
+    """The raw return data of `isValidSignature(bytes32 message_hash, bytes signature)` (EIP-1271) at `address`.
+
+    An `eth_call` on the latest block of `CHAIN_RPC_URL` with a `timeout` in seconds (a sign-in waits for it).
+    Returns the bytes as the contract returned them (a valid EIP-1271 answer is 32 bytes starting with
+    `EIP1271_MAGIC_VALUE`); the caller judges them. Raises `ChainRevert` when the call reverts (e.g. a contract
+    without the function), `ChainUnavailable` when the node does not answer.
+    """
+    if len(message_hash) != 32:
+        raise ValueError(f"message_hash must be 32 bytes, got {len(message_hash)}")
+    data = EIP1271_MAGIC_VALUE + abi_encode(["bytes32", "bytes"], [message_hash, signature])
+    with translated():
+        return bytes(
+            get_w3(timeout=timeout).eth.call({"to": to_checksum_address(address), "data": "0x" + data.hex()})
+        )
 
 
 def build_call(

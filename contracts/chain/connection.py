@@ -15,9 +15,10 @@ def _w3_for(url: str, timeout: float) -> Web3:
     return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
 
 
-def get_w3(url: str | None = None) -> Web3:
-    """A Web3 client for `url` (default `CHAIN_RPC_URL`), cached per URL."""
-    return _w3_for(url or settings.CHAIN_RPC_URL, 30.0)
+def get_w3(url: str | None = None, timeout: float = 30.0) -> Web3:
+    """A Web3 client for `url` (default `CHAIN_RPC_URL`) whose requests time out after `timeout` seconds,
+    cached per (URL, timeout)."""
+    return _w3_for(url or settings.CHAIN_RPC_URL, float(timeout))
 
 
 def chain_status(timeout: float = 2.0) -> dict:

@@ -40,6 +40,14 @@ class Browser:
         return self.client.session
 
 
+@pytest.fixture(autouse=True)
+def _chain_for_contract_wallets(request):
+    """A signature that is not the message address's own asks the chain whether that address is a contract
+    wallet (EIP-1271): tests not on anvil get the in-memory chain, where no test wallet has code."""
+    if "anvil" not in request.fixturenames:
+        request.getfixturevalue("fake_chain")
+
+
 @pytest.fixture
 def browser(db) -> Browser:
     return Browser()

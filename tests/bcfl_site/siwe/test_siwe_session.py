@@ -210,6 +210,30 @@ def test_signature_from_another_key_is_rejected(browser, wallet, other_wallet):
     assert_rejected(response, browser, f"signature was not made by {wallet.address}", "signature")
 
 
+def test_wrong_key_while_the_chain_is_down_says_the_chain_could_not_be_asked(
+    browser, wallet, other_wallet, fake_chain
+):
+    # Not the address's own signature: only the chain can tell whether the address is a contract wallet.
+    fake_chain.down = True
+    challenge = browser.challenge(wallet.address)
+    message = siwe_message_build(challenge, address=wallet.address)
+    response = browser.verify(message, siwe_sign(message, other_wallet))
+    assert_rejected(response, browser, "could not ask the chain", "chain_unavailable")
+
+
+def test_own_signature_needs_no_chain(browser, wallet, fake_chain):
+    fake_chain.down = True
+    assert browser.sign_in(wallet).status_code == 200
+
+
+@pytest.mark.parametrize("signature", ["0x" + "00" * 65, "0x" + "ff" * 65])
+def test_signature_out_of_range_is_wrong_signer_not_a_crash(browser, wallet, signature):
+    challenge = browser.challenge(wallet.address)
+    message = siwe_message_build(challenge, address=wallet.address)
+    response = browser.verify(message, signature)
+    assert_rejected(response, browser, f"signature was not made by {wallet.address}", "signature")
+
+
 def test_garbage_signature_is_rejected(browser, wallet):
     challenge = browser.challenge(wallet.address)
     message = siwe_message_build(challenge, address=wallet.address)

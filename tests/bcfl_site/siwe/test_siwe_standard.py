@@ -65,13 +65,23 @@ def test_signature_with_upper_case_hex_is_accepted(api, wallet):
     assert_accepted(sign_in(api, wallet, signature_of=lambda sig: "0x" + sig[2:].upper()), wallet)
 
 
-@pytest.mark.parametrize("bad", ["0x1234", "zz" * 65, "0x" + "ab" * 64, "ab" * 66])
+@pytest.mark.parametrize("bad", ["zz" * 65, "0x" + "ab" * 64 + "a", "0x0x" + "ab" * 65, "ab" * 4097])
 def test_malformed_signature_says_what_a_signature_looks_like(api, wallet, bad):
     response = sign_in(api, wallet, signature_of=lambda _sig: bad)
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "invalid"
     assert "130 hex digits, with or without a 0x prefix" in body["fields"]["signature"][0]
+
+
+@pytest.mark.parametrize("bad", ["0x1234", "0x" + "ab" * 64, "ab" * 66, "0x"])
+def test_hex_of_another_length_from_an_ordinary_account_says_what_a_signature_looks_like(api, wallet, bad):
+    # Contract wallets (EIP-1271) may sign with any length of hex; an address without code needs 65 bytes.
+    response = sign_in(api, wallet, signature_of=lambda _sig: bad)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "signature_malformed"
+    assert "130 hex digits, with or without a 0x prefix" in body["error"]
 
 
 def test_browser_accepts_a_signature_without_0x(browser, wallet):
