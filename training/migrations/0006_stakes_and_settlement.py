@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('tasks', '0003_contribution_scorer'),
-        ('training', '0004_detection_and_verdicts'),
+        ('training', '0005_onnx_export'),
     ]
 
     operations = [
