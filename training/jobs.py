@@ -90,6 +90,17 @@ def task_settle_failed(task_id: int) -> str:
     return state
 
 
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=5, max_retries=3)
+def final_model_export(task_id: int) -> str:
+    """Export a completed task's model to ONNX (checked against torch with onnxruntime) for downloads and
+    predictions; idempotent. Returns the export's sha256."""
+    from training.models import FinalModel
+    from training.services.exports import final_model_onnx_export
+
+    final = FinalModel.objects.select_related("task").get(task_id=task_id)
+    return final_model_onnx_export(final_model=final).sha256
+
+
 @shared_task
 def stakes_claim_pending() -> dict:
     """Beat: claim settled tasks' stake allocations on holders' behalf, in gas-bounded batches."""

@@ -129,6 +129,9 @@ def task_complete(*, task: Task) -> None:
         if fin and fin.settled_tx_hash
         else ""
     )
+    from training.services import common
+
+    common.enqueue("final_model_export", task.pk)  # ONNX for buyers, after the commit (a job: seconds of work)
     task_transition(
         task=task,
         to=Task.Status.COMPLETED,
