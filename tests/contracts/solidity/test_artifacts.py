@@ -13,6 +13,7 @@ from bcfl_core.merkle import ZERO_ROOT, leaf_hash, merkle_proof, merkle_root, ve
 from contracts.artifacts import ROOT_CONTRACTS, artifact_names, load_artifact
 
 EXPECTED = {
+    "GasBurner",
     "IdentityRegistry",
     "Marketplace",
     "MarketplaceWithdrawAttacker",
