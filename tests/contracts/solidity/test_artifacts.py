@@ -20,6 +20,7 @@ EXPECTED = {
     "ModelNFT",
     "RevertingReceiver",
     "StakeClaimAttacker",
+    "StakeLens",
     "StakeToken",
     "TaskRegistry",
 }
