@@ -88,6 +88,20 @@ def merkle_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     return proof
 
 
+def merkle_proofs(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Every leaf's proof (as `merkle_proof`), building the tree once: O(n log n) for n leaves."""
+    levels = _levels(leaves) if leaves else []
+    proofs = []
+    for index in range(len(leaves)):
+        proof, i = [], index
+        for level in levels[:-1]:
+            if (i ^ 1) < len(level):
+                proof.append(level[i ^ 1])
+            i //= 2
+        proofs.append(proof)
+    return proofs
+
+
 def verify(proof: Sequence[bytes], root: bytes, leaf: bytes) -> bool:
     node = _b32(leaf)
     for sibling in proof:

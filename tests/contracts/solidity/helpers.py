@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 import pytest
 from eth_abi import decode
@@ -15,7 +15,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 
-from bcfl_core.merkle import merkle_proof, merkle_root, stake_leaf_hash
+from bcfl_core.merkle import merkle_proofs, merkle_root, stake_leaf_hash
 from contracts.artifacts import artifact_names, load_artifact
 
 ETH = 10**18
@@ -32,16 +32,20 @@ class StakeTree:
     holders: list[str]
     shares: list[int]
 
-    @property
+    @cached_property
     def leaves(self) -> list[bytes]:
         return [stake_leaf_hash(h, s) for h, s in zip(self.holders, self.shares, strict=True)]
 
-    @property
+    @cached_property
     def root(self) -> bytes:
         return merkle_root(self.leaves)
 
+    @cached_property
+    def proofs(self) -> list[list[bytes]]:
+        return merkle_proofs(self.leaves)
+
     def proof(self, index: int) -> list[bytes]:
-        return merkle_proof(self.leaves, index)
+        return self.proofs[index]
 
     def claim_args(self, id_: int, index: int) -> tuple:
         return id_, self.holders[index], self.shares[index], self.proof(index)
