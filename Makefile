@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: demo test test-fast lint format compile check-artifacts gas setup clean-demo
+.PHONY: demo test test-fast lint format compile check-artifacts gas fuzz setup clean-demo
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -55,6 +55,12 @@ check-artifacts: setup
 
 gas: setup
 	$(PY) benchmarks/gas.py
+
+## The StakeToken property test (hypothesis state machine on anvil) with 10,000 sequences instead of CI's 200.
+FUZZ_EXAMPLES ?= 10000
+fuzz: setup
+	STAKE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider --durations=1 \
+		tests/contracts/solidity/test_stake_properties.py
 
 clean-demo:
 	rm -rf var

@@ -1,7 +1,10 @@
-"""Merkle trees for round commitments (`TaskRegistry.commitRound(..., updatesRoot, ...)`). No web3 import.
+"""Merkle trees for round commitments (`TaskRegistry.commitRound(..., updatesRoot, ...)`) and stakes
+(`TaskRegistry.finalize(..., stakesRoot)` / `fail`, claimed with `StakeToken.claimShares`). No web3 import.
 
-Leaves follow OpenZeppelin's StandardMerkleTree encoding, matching `TaskRegistry.updateLeaf`:
+Leaves follow OpenZeppelin's StandardMerkleTree encoding, matching `TaskRegistry.updateLeaf` and
+`StakeToken.stakeLeaf`:
     leaf = keccak256(keccak256(abi.encode(address participant, bytes32 updateHash, uint256 score, bool accepted)))
+    stake leaf = keccak256(keccak256(abi.encode(address holder, uint256 shares)))
 Internal nodes hash the sorted pair (OZ `Hashes.commutativeKeccak256`), so proofs verify with
 `MerkleProof.verify` / `TaskRegistry.verifyUpdate`. An odd node at the end of a level is promoted unchanged.
 """
@@ -28,9 +31,7 @@ def _b32(value: bytes | str) -> bytes:
 
 def leaf_hash(participant: str, update_hash: bytes | str, score: int, accepted: bool) -> bytes:
     """Leaf of one update (see module docstring). `score` is a uint256 (e.g. a metric scaled by 1e6)."""
-    address = bytes.fromhex(participant.removeprefix("0x"))
-    if len(address) != 20:
-        raise ValueError(f"bad address {participant!r}")
+    address = _address(participant)
     if not 0 <= score < 2**256:
         raise ValueError("score must fit in uint256")
     encoded = b"\x00" * 12 + address + _b32(update_hash) + _word(score) + _word(int(bool(accepted)))
@@ -38,14 +39,17 @@ def leaf_hash(participant: str, update_hash: bytes | str, score: int, accepted: 
 
 
 def stake_leaf_hash(holder: str, shares: int) -> bytes:
-    """Leaf of a stakes tree, matching `StakeToken.stakeLeaf`: keccak256(keccak256(abi.encode(address holder,
-    uint256 shares))) (StandardMerkleTree with types ["address", "uint256"]). `shares` out of 10,000."""
-    address = bytes.fromhex(holder.removeprefix("0x"))
-    if len(address) != 20:
-        raise ValueError(f"bad address {holder!r}")
+    """Leaf of one holder's stake (see module docstring); `shares` out of StakeToken.TOTAL_SHARES (10,000)."""
     if not 0 <= shares < 2**256:
         raise ValueError("shares must fit in uint256")
-    return keccak(keccak(b"\x00" * 12 + address + _word(shares)))
+    return keccak(keccak(b"\x00" * 12 + _address(holder) + _word(shares)))
+
+
+def _address(value: str) -> bytes:
+    address = bytes.fromhex(value.removeprefix("0x"))
+    if len(address) != 20:
+        raise ValueError(f"bad address {value!r}")
+    return address
 
 
 def hash_pair(a: bytes, b: bytes) -> bytes:
@@ -82,6 +86,20 @@ def merkle_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
             proof.append(level[sibling])
         index //= 2
     return proof
+
+
+def merkle_proofs(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Every leaf's proof (as `merkle_proof`), building the tree once: O(n log n) for n leaves."""
+    levels = _levels(leaves) if leaves else []
+    proofs = []
+    for index in range(len(leaves)):
+        proof, i = [], index
+        for level in levels[:-1]:
+            if (i ^ 1) < len(level):
+                proof.append(level[i ^ 1])
+            i //= 2
+        proofs.append(proof)
+    return proofs
 
 
 def verify(proof: Sequence[bytes], root: bytes, leaf: bytes) -> bool:

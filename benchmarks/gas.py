@@ -1,6 +1,6 @@
-"""Gas used per BCFL contract function on a local anvil, for N = 1, 10, 100, 1000 participants/holders.
+"""Gas used per BCFL contract function on a local anvil, for N = 1, 100, 10,000 participants/holders.
 
-Run: .venv/bin/python benchmarks/gas.py
+Run: .venv/bin/python benchmarks/gas.py (or `make gas`)
 Prints a markdown table and writes benchmarks/results/gas.json (sorted keys).
 """
 
@@ -17,144 +17,145 @@ sys.path.insert(0, str(ROOT))
 from eth_utils import keccak, to_checksum_address  # noqa: E402
 from web3 import Web3  # noqa: E402
 
-from bcfl_core.merkle import leaf_hash, merkle_root  # noqa: E402
+from bcfl_core.merkle import leaf_hash, merkle_proofs, merkle_root, stake_leaf_hash  # noqa: E402
 from contracts.artifacts import load_artifact  # noqa: E402
 from tests.anvil import Anvil, rpc  # noqa: E402
 from tests.contracts.solidity.helpers import ETH, Env, deploy_all  # noqa: E402
 
-NS = (1, 10, 100, 1000)
-PUSH_BATCH = 100
+NS = (1, 100, 10_000)
+BATCH = 100  # share claims and pushed payouts per transaction
 RESULTS = ROOT / "benchmarks" / "results" / "gas.json"
 
 
-def holders(n: int, base: int) -> list[str]:
-    return [to_checksum_address(f"0x{base + i:040x}") for i in range(n)]
+class Stakes:
+    """N holders at synthetic funded addresses, shares summing to 10,000, with every proof precomputed."""
+
+    def __init__(self, n: int, base: int):
+        self.holders = [to_checksum_address(f"0x{base + i:040x}") for i in range(n)]
+        self.shares = [10_000 // n + (1 if i < 10_000 % n else 0) for i in range(n)]
+        leaves = [stake_leaf_hash(h, s) for h, s in zip(self.holders, self.shares, strict=True)]
+        self.root, self.proofs = merkle_root(leaves), merkle_proofs(leaves)
+
+    def batch(self, start: int, size: int) -> tuple[list, list, list]:
+        sl = slice(start, start + size)
+        return self.holders[sl], self.shares[sl], self.proofs[sl]
 
 
-def split(n: int) -> list[int]:
-    amounts = [10_000 // n] * n
-    amounts[0] += 10_000 - sum(amounts)
-    return amounts
+def _finalized(env: Env, stakes: Stakes, tag: str) -> tuple[int, dict]:
+    task = env.task.functions
+    t = env.create_task(rounds=1)
+    env.send(task.commitRound(t, 1, keccak(text="g"), keccak(text="u"), 1))
+    return t, env.send(task.finalize(t, keccak(text=f"final-{tag}"), stakes.root))
 
 
-def measure(env: Env, url: str) -> tuple[dict, dict]:
-    acc = env.accounts
-    task, stake, nft, market, ident = env.task, env.stake, env.nft, env.market, env.identity
-    gas = lambda receipt: receipt["gasUsed"]  # noqa: E731
-    fixed: dict[str, int] = {}
-    per_n: dict[str, dict[str, int]] = {
-        "commitRound": {},
-        "mintShares": {},
-        "depositRevenue": {},
-        "pushPayouts": {},
-    }
-
-    # TaskRegistry
-    fixed["createTask"] = gas(
-        env.send(task.functions.createTask(keccak(text="spec"), 3, 1000), acc[1], value=ETH)
-    )
+def measure_task_registry(env: Env, fixed: dict, per_n: dict) -> None:
+    acc, task = env.accounts, env.task.functions
+    fixed["createTask"] = env.send(task.createTask(keccak(text="spec"), 3, 1000), acc[1], value=ETH)[
+        "gasUsed"
+    ]
     for n in NS:
-        t = env.create_task(rounds=1)
-        leaves = [leaf_hash(f"0x{i + 1:040x}", keccak(text=f"u{n}-{i}"), 10**6 - i, True) for i in range(n)]
-        root = merkle_root(leaves)
-        per_n["commitRound"][str(n)] = gas(
-            env.send(task.functions.commitRound(t, 1, keccak(text="g"), root, n))
+        t = env.create_task(rounds=2)
+        root = merkle_root(
+            [leaf_hash(f"0x{i + 1:040x}", keccak(text=f"u{n}-{i}"), 10**6 - i, True) for i in range(n)]
         )
-        if n == 1:
-            fixed["finalize"] = gas(env.send(task.functions.finalize(t, keccak(text="final"), stake.address)))
+        per_n["commitRound"][str(n)] = env.send(task.commitRound(t, 1, keccak(text="g"), root, n))["gasUsed"]
+    t = env.create_task(creator=acc[2], rounds=3)
+    env.send(task.commitRound(t, 1, keccak(text="g"), keccak(text="u"), 1))
+    fixed["fail (1 of 3 rounds)"] = env.send(task.fail(t, keccak(text="stakes")))["gasUsed"]
     t = env.create_task(creator=acc[1])
-    fixed["cancel"] = gas(env.send(task.functions.cancel(t), acc[1]))
+    fixed["cancel"] = env.send(task.cancel(t), acc[1])["gasUsed"]
+    ident, did = env.identity.functions, keccak(text="did:pkh:eip155:31337:" + acc[3])
+    fixed["ban"] = env.send(ident.ban(did, 1, keccak(text="evidence"), 0))["gasUsed"]
+    fixed["lift"] = env.send(ident.lift(did, keccak(text="appeal")))["gasUsed"]
 
-    # IdentityRegistry
-    did = keccak(text="did:pkh:eip155:31337:" + acc[3])
-    fixed["ban"] = gas(env.send(ident.functions.ban(did, 1, keccak(text="evidence"), 0)))
-    fixed["lift"] = gas(env.send(ident.functions.lift(did, keccak(text="appeal"))))
 
-    # ModelNFT + StakeToken, one model per N
+def measure_stakes(env: Env, url: str, fixed: dict, per_n: dict) -> None:
+    acc, stake = env.accounts, env.stake.functions
     for k, n in enumerate(NS):
-        owner = acc[1]
-        receipt = env.send(nft.functions.mint(owner, keccak(text=f"model-{n}"), 1, stake.address, 500))
-        if k == 0:
-            fixed["mint NFT"] = gas(receipt)
-        token_id = env.event(nft, "ModelMinted", receipt)[0]["args"]["tokenId"]
-        hs = holders(n, 0xC0000000 + 0x100000 * k)
-        for h in hs:  # workers are funded EOAs, not fresh accounts
+        stakes = Stakes(n, 0xC0000000 + 0x100000 * k)
+        t, receipt = _finalized(env, stakes, str(n))
+        per_n["finalize"][str(n)] = receipt["gasUsed"]
+        size = min(n, BATCH)
+        per_n["claimShares"][str(n)] = env.send(
+            stake.claimShares(t, stakes.holders[-1], stakes.shares[-1], stakes.proofs[-1])
+        )["gasUsed"]
+        t, _ = _finalized(env, stakes, f"{n}-batch")  # a second pool of the same holders for the batch
+        batch = stakes.batch(0, size)
+        gas = env.send(stake.claimSharesBatch(t, *batch), gas=25_000_000)["gasUsed"]
+        per_n["claimSharesBatch (per holder)"][str(n)] = gas // size
+        per_n["depositRevenue"][str(n)] = env.send(stake.depositRevenue(t), acc[5], value=ETH)["gasUsed"]
+        for h in batch[0]:  # payouts go to funded EOAs, not fresh accounts
             rpc(url, "anvil_setBalance", [h, hex(10**16)])
-        per_n["mintShares"][str(n)] = gas(env.mint_shares(token_id, hs, split(n)))
-        per_n["depositRevenue"][str(n)] = gas(
-            env.send(stake.functions.depositRevenue(token_id), acc[5], value=ETH)
-        )
-        batches = [hs[i : i + PUSH_BATCH] for i in range(0, n, PUSH_BATCH)]
-        per_n["pushPayouts"][str(n)] = sum(
-            gas(env.send(stake.functions.pushPayouts(token_id, b))) for b in batches
-        )
-        if n == 1:
-            # claim by a share holder (first claim: writes a fresh slot)
-            t2 = env.mint_model(owner, keccak(text="claim-model"))
-            env.mint_shares(t2, [acc[2], acc[3]], [5000, 5000])
-            env.send(stake.functions.depositRevenue(t2), acc[5], value=ETH)
-            fixed["claim"] = gas(env.send(stake.functions.claim(t2), acc[2]))
+        gas = env.send(stake.pushPayouts(t, batch[0]), gas=25_000_000)["gasUsed"]
+        per_n["pushPayouts (per holder)"][str(n)] = gas // size
+    fixed["claim"] = _claim_gas(env)
 
-            # Marketplace on this token (shares minted above, so royalties/licences reach the pool)
-            env.send(nft.functions.approve(market.address, token_id), owner)
-            fixed["listNFT"] = gas(env.send(market.functions.listNFT(token_id, ETH), owner))
-            fixed["buyNFT"] = gas(env.send(market.functions.buyNFT(token_id), acc[4], value=ETH))
-            fixed["withdraw"] = gas(env.send(market.functions.withdraw(), owner))
-            fixed["setLicencePrice"] = gas(
-                env.send(market.functions.setLicencePrice(token_id, ETH // 10), acc[4])
-            )
-            fixed["buyLicence"] = gas(
-                env.send(market.functions.buyLicence(token_id), acc[6], value=ETH // 10)
-            )
-    return fixed, per_n
+
+def _claim_gas(env: Env) -> int:
+    """A holder's first revenue claim (its account slot is already non-zero from its share claim)."""
+    acc, stake = env.accounts, env.stake.functions
+    env.give_shares(10**6, [acc[2], acc[3]], [5000, 5000])
+    env.send(stake.depositRevenue(10**6), acc[5], value=ETH)
+    return env.send(stake.claim(10**6), acc[2])["gasUsed"]
+
+
+def measure_nft_and_market(env: Env, fixed: dict) -> None:
+    acc, nft, market = env.accounts, env.nft.functions, env.market.functions
+    stakes = Stakes(2, 0xD0000000)
+    t, _ = _finalized(env, stakes, "market")
+    owner = acc[1]
+    fixed["mint NFT"] = env.send(nft.mint(owner, t, keccak(text="model"), env.stake.address, 500))["gasUsed"]
+    env.send(nft.approve(env.market.address, t), owner)
+    fixed["listNFT"] = env.send(market.listNFT(t, ETH), owner)["gasUsed"]
+    fixed["buyNFT"] = env.send(market.buyNFT(t), acc[4], value=ETH)["gasUsed"]
+    fixed["withdraw"] = env.send(market.withdraw(), owner)["gasUsed"]
+    fixed["setLicencePrice"] = env.send(market.setLicencePrice(t, ETH // 10), acc[4])["gasUsed"]
+    fixed["buyLicence"] = env.send(market.buyLicence(t), acc[6], value=ETH // 10)["gasUsed"]
+
+
+ROWS = {
+    "createTask": "createTask",
+    "commitRound": "commitRound (root over N updates)",
+    "finalize": "finalize (stakes root over N holders + reward into the pool)",
+    "fail (1 of 3 rounds)": "fail (1 of 3 rounds: 1/3 to the pool, refund pushed)",
+    "cancel": "cancel",
+    "ban": "ban",
+    "lift": "lift",
+    "mint NFT": "mint NFT",
+    "claimShares": "claimShares (one holder, proof in an N-leaf tree)",
+    "claimSharesBatch (per holder)": f"claimSharesBatch, per holder (batch of min(N, {BATCH}))",
+    "depositRevenue": "depositRevenue (N holders)",
+    "claim": "claim",
+    "pushPayouts (per holder)": f"pushPayouts, per holder (batch of min(N, {BATCH}))",
+    "listNFT": "listNFT",
+    "buyNFT": "buyNFT (royalty into the pool)",
+    "setLicencePrice": "setLicencePrice",
+    "buyLicence": "buyLicence (price into the pool)",
+    "withdraw": "withdraw",
+}
 
 
 def table(fixed: dict[str, int], per_n: dict[str, dict[str, int]]) -> str:
-    order = [
-        "createTask",
-        "commitRound",
-        "finalize",
-        "cancel",
-        "ban",
-        "lift",
-        "mint NFT",
-        "mintShares",
-        "depositRevenue",
-        "claim",
-        "pushPayouts",
-        "listNFT",
-        "buyNFT",
-        "setLicencePrice",
-        "buyLicence",
-        "withdraw",
-    ]
-    head = "| function | " + " | ".join(f"N={n}" for n in NS) + " |"
-    lines = [head, "|---|" + "---:|" * len(NS)]
-    for name in order:
-        if name in per_n:
-            cells = [f"{per_n[name][str(n)]:,}" for n in NS]
+    lines = ["| function | " + " | ".join(f"N={n:,}" for n in NS) + " |", "|---|" + "---:|" * len(NS)]
+    for key, label in ROWS.items():
+        if key in per_n:
+            cells = [f"{per_n[key][str(n)]:,}" for n in NS]
         else:
-            cells = [f"{fixed[name]:,}"] + ["-"] * (len(NS) - 1)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            cells = [f"{fixed[key]:,}"] + ["-"] * (len(NS) - 1)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def notes(per_n: dict[str, dict[str, int]]) -> list[str]:
-    push_per_holder = per_n["pushPayouts"]["1000"] // 1000
-    mint_1000 = per_n["mintShares"]["1000"]
-    return [
-        "Gas is receipt gasUsed on anvil (includes the 21,000 base and calldata); '-' = independent of N.",
-        "commitRound: round 1 of a fresh task, updatesRoot over N updates; execution gas is identical for every N,"
-        " totals differ only by calldata pricing (N=1000 encodes acceptedCount 0x03e8 with one more non-zero byte"
-        " than 1/10/100: +12 gas). Later rounds are cheaper (warm digest slot).",
-        "depositRevenue: first deposit on the id, with N holders; O(1), identical for every N.",
-        f"mintShares: N holders, one ERC-1155 balance each, linear in N (N=1000: {mint_1000:,} gas, inside anvil's"
-        " 60M block, about a 30M mainnet-style block).",
-        f"pushPayouts: N funded EOA holders sent in batches of {PUSH_BATCH} (N=1000 = sum of 10 txs); about"
-        f" {push_per_holder:,} gas per paid holder, so one 1000-holder tx (~{push_per_holder * 1000 / 1e6:.0f}M)"
-        " would exceed a 30M block.",
-        "claim: a holder's first claim (fresh withdrawn slot). buyNFT: 5% royalty deposited to the stake pool.",
-    ]
+NOTES = [
+    "Receipt gasUsed on anvil (includes the 21,000 base and calldata); '-' = independent of N.",
+    "commitRound: round 1 of a fresh task; one new storage slot (hash of the round's fields) whatever N.",
+    "finalize: round committed, then finalize with a stakes root over N holders; the reward moves into the"
+    " StakeToken pool (openStakes) in the same transaction; the same execution gas for every N (totals differ"
+    " by calldata only: a root with one more zero byte costs 12 gas less).",
+    "claimShares: the last holder of the tree (deepest proof); batches: first min(N, 100) holders, total / size.",
+    "depositRevenue: first deposit after the reward; O(1) in holders. claim: a holder's first revenue claim.",
+    "pushPayouts: funded EOA holders with shares claimed, one batch.",
+]
 
 
 def main() -> int:
@@ -163,7 +164,23 @@ def main() -> int:
         w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 120}))
         started = time.monotonic()
         env = deploy_all(w3)
-        fixed, per_n = measure(env, node.url)
+        fixed: dict[str, int] = {}
+        per_n: dict[str, dict[str, int]] = {
+            k: {}
+            for k in ROWS
+            if k
+            in (
+                "commitRound",
+                "finalize",
+                "claimShares",
+                "claimSharesBatch (per holder)",
+                "depositRevenue",
+                "pushPayouts (per holder)",
+            )
+        }
+        measure_task_registry(env, fixed, per_n)
+        measure_stakes(env, node.url, fixed, per_n)
+        measure_nft_and_market(env, fixed)
         elapsed = time.monotonic() - started
         client = w3.client_version
     finally:
@@ -173,16 +190,16 @@ def main() -> int:
         "client": client,
         "compiler": load_artifact("TaskRegistry")["compiler"],
         "fixed": fixed,
-        "notes": notes(per_n),
+        "notes": NOTES,
         "per_n": per_n,
-        "push_batch_size": PUSH_BATCH,
+        "batch_size": BATCH,
         "table_markdown": md,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, sort_keys=True, indent=2) + "\n")
     print(md)
     print()
-    for note in notes(per_n):
+    for note in NOTES:
         print(f"- {note}")
     print(f"\n({elapsed:.1f}s; written to {RESULTS.relative_to(ROOT)})")
     return 0

@@ -20,19 +20,25 @@ PLATFORM_ROLES = {
     "IdentityRegistry": ["BANNER_ROLE"],
     "TaskRegistry": ["PLATFORM_ROLE"],
     "ModelNFT": ["MINTER_ROLE"],
-    "StakeToken": ["MINTER_ROLE", "PAYOUT_ROLE"],
+    "StakeToken": ["PAYOUT_ROLE"],
 }
+# Roles one contract holds on another: (contract, role, holder contract). TaskRegistry opens the stake pools.
+CONTRACT_ROLES = [("StakeToken", "STAKES_ROLE", "TaskRegistry")]
 
 
 def _constructor_args(name: str, signer_address: str, addresses: dict[str, str]) -> list:
     site = getattr(settings, "SITE_URL", "http://127.0.0.1:8000").rstrip("/")
     plan = {
         "IdentityRegistry": [signer_address],
-        "TaskRegistry": [signer_address],
-        "ModelNFT": [signer_address, getattr(settings, "NFT_METADATA_BASE_URI", f"{site}/api/nft/")],
         "StakeToken": [
             signer_address,
             getattr(settings, "STAKE_METADATA_URI", f"{site}/api/stake/{{id}}.json"),
+        ],
+        "TaskRegistry": lambda: [signer_address, addresses["StakeToken"]],
+        "ModelNFT": [
+            signer_address,
+            getattr(settings, "NFT_METADATA_BASE_URI", f"{site}/api/nft/"),
+            getattr(settings, "NFT_CONTRACT_URI", f"{site}/api/nft/contract.json"),
         ],
         "Marketplace": lambda: [addresses["ModelNFT"], addresses["StakeToken"]],
     }
@@ -84,26 +90,28 @@ def _deploy_one(name: str, sha: str, args: list, *, redeploy: bool, log) -> str:
 
 
 def _grant_platform_roles(signer_address: str, addresses: dict[str, str]) -> list[str]:
-    """Grant the roles of `PLATFORM_ROLES` the signer lacks; returns ["Contract.ROLE", ...] granted."""
+    """Grant the roles of `PLATFORM_ROLES` the signer lacks and the `CONTRACT_ROLES` missing;
+    returns ["Contract.ROLE", ...] granted (a contract holder as "Contract.ROLE->Holder")."""
+    wanted = [(name, role, signer_address, "") for name, roles in PLATFORM_ROLES.items() for role in roles]
+    wanted += [(name, role, addresses[holder], f"->{holder}") for name, role, holder in CONTRACT_ROLES]
     granted = []
-    for name, roles in PLATFORM_ROLES.items():
-        for role in roles:
-            role_id = chain.call(name, role)
-            if chain.call(name, "hasRole", [role_id, signer_address]):
-                continue
-            key = f"grant:{settings.CHAIN_ID}:{name}:{addresses[name]}:{role}:{signer_address}"
-            tx, _ = chain_tx_create(
-                key=key, contract_name=name, function="grantRole", args=[role_id, signer_address]
-            )
-            tx = chain_tx_process(tx_id=tx.id)
-            if tx.status != ChainTx.Status.CONFIRMED:
-                raise ChainError(f"granting {role} on {name} failed: {tx.error or tx.status}")
-            granted.append(f"{name}.{role}")
+    for name, role, account, label in wanted:
+        role_id = chain.call(name, role)
+        if chain.call(name, "hasRole", [role_id, account]):
+            continue
+        key = f"grant:{settings.CHAIN_ID}:{name}:{addresses[name]}:{role}:{account}"
+        tx, _ = chain_tx_create(key=key, contract_name=name, function="grantRole", args=[role_id, account])
+        tx = chain_tx_process(tx_id=tx.id)
+        if tx.status != ChainTx.Status.CONFIRMED:
+            raise ChainError(f"granting {role} on {name} failed: {tx.error or tx.status}")
+        granted.append(f"{name}.{role}{label}")
     return granted
 
 
 def deploy_contracts(*, redeploy_missing: bool = False, log=logger.info) -> dict:
-    """Deploy the five contracts in dependency order through the ledger, idempotently.
+    """Deploy the five contracts in dependency order (`chain.CONTRACT_NAMES`: the TaskRegistry takes the
+    StakeToken's address) through the ledger, idempotently, then grant the signer its roles and the TaskRegistry
+    the StakeToken's STAKES_ROLE.
 
     A recorded deployment whose address has no code (e.g. a fresh anvil) is an error (`ChainError`) unless
     `redeploy_missing`. Returns {"deployed": [...], "existing": [...], "roles_granted": [...]}.

@@ -7,7 +7,8 @@ ABI encoding (`build_call`), signing (`sign`), `Deployment` rows (`deployment_ad
 
 Signed transactions are decoded (eth_account), their calldata decoded with the artifacts' ABIs, and mined at
 once (one block each) unless `automine` is off. Handlers per (contract, function) say which events a call
-emits; `TaskRegistry.createTask` and `cancel` have defaults. Failures on demand: `fail_next(op, error)`,
+emits; the platform's calls have defaults (contracts/fake_handlers.py: createTask, cancel, finalize, fail,
+ModelNFT.mint, StakeToken share claims, deposits and pushes). Failures on demand: `fail_next(op, error)`,
 `revert_next(...)`, `down = True` (every call: `ChainUnavailable`), `automine = False` (receipts never come).
 """
 
@@ -27,6 +28,7 @@ from hexbytes import HexBytes
 from contracts import chain
 from contracts.chain.abi import abi_type
 from contracts.chain.errors import ChainError, ChainRejected, ChainRevert, ChainUnavailable
+from contracts.fake_handlers import DEFAULT_HANDLERS
 
 DEAD_RPC_URL = "http://127.0.0.1:9"  # discard port: nothing listens
 GAS_PRICE = 10**9
@@ -48,7 +50,8 @@ PATCHED = (
     "get_logs",
 )
 
-# A handler gets the decoded call and returns the events it emits: [(event name, args), ...].
+# A handler gets the decoded call and returns the events it emits: [(event name, args), ...] of the called
+# contract, or (contract name, event name, args) for another contract. Defaults: contracts/fake_handlers.py.
 Handler = Callable[["FakeCall"], list[tuple[str, dict]]]
 
 
@@ -82,6 +85,8 @@ class FakeChain:
     )  # (contract, function) -> value or callable
     handlers: dict[tuple[str, str], Handler] = field(default_factory=dict)
     tasks: dict[int, dict] = field(default_factory=dict)  # TaskRegistry state kept by the default handlers
+    stakes: dict[int, dict] = field(default_factory=dict)  # StakeToken pools (see contracts.fake_handlers)
+    nfts: dict[int, str] = field(default_factory=dict)  # ModelNFT token id -> model hash
     _failures: dict[str, list[Exception]] = field(default_factory=lambda: defaultdict(list))
     _reverts: list[ChainRevert] = field(default_factory=list)
     _revert_of: dict[str, ChainRevert] = field(default_factory=dict)
@@ -313,9 +318,9 @@ class FakeChain:
                 )
             elif tx["data"] and (name := self._contract_at(tx["to"])):
                 function, args = self._decode_call(name, tx["data"])
-                handler = self.handlers.get((name, function)) or _DEFAULT_HANDLERS.get((name, function))
+                handler = self.handlers.get((name, function)) or DEFAULT_HANDLERS.get((name, function))
                 call = FakeCall(self, tx["from"], name, function, args, tx["value"])
-                emitted = [(name, event, a) for event, a in (handler(call) if handler else [])]
+                emitted = [e if len(e) == 3 else (name, *e) for e in (handler(call) if handler else [])]
         except ChainRevert as revert:
             receipt["status"], emitted = 0, []
             self._revert_of[tx_hash] = revert
@@ -333,43 +338,3 @@ class FakeChain:
             receipt["logs"].append(decoded)
             self.events.append(decoded)
         self.receipts[tx_hash] = receipt
-
-
-def _create_task(call: FakeCall) -> list[tuple[str, dict]]:
-    task_id = len(call.chain.tasks) + 1
-    call.chain.tasks[task_id] = {"creator": call.sender, "reward": call.value, "cancelled": False}
-    args = {
-        "taskId": task_id,
-        "creator": call.sender,
-        "specHash": call.args["specHash"],
-        "reward": call.value,
-        "rounds": call.args["rounds"],
-        "creatorShareBps": call.args["creatorShareBps"],
-    }
-    return [("TaskCreated", args)]
-
-
-def _cancel_task(call: FakeCall) -> list[tuple[str, dict]]:
-    task_id = int(call.args["taskId"])
-    task = call.chain.tasks.get(task_id)
-    if task is None:
-        raise ChainRevert(
-            f"TaskRegistryUnknownTask(taskId={task_id})", "TaskRegistryUnknownTask", {"taskId": task_id}
-        )
-    if task["creator"] != call.sender:
-        args = {"taskId": task_id, "caller": call.sender}
-        raise ChainRevert(
-            f"TaskRegistryNotCreator(taskId={task_id}, caller={call.sender})", "TaskRegistryNotCreator", args
-        )
-    if task["cancelled"]:
-        raise ChainRevert(
-            f"TaskRegistryNotOpen(taskId={task_id}, status=3)", "TaskRegistryNotOpen", {"taskId": task_id}
-        )
-    task["cancelled"] = True
-    return [("TaskCancelled", {"taskId": task_id, "creator": call.sender, "refund": task["reward"]})]
-
-
-_DEFAULT_HANDLERS: dict[tuple[str, str], Handler] = {
-    ("TaskRegistry", "createTask"): _create_task,
-    ("TaskRegistry", "cancel"): _cancel_task,
-}

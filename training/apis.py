@@ -122,6 +122,12 @@ class RoundProofApi(APIView):
                     "leaf": serializers.CharField(),
                     "proof": serializers.ListField(child=serializers.CharField()),
                     "root": serializers.CharField(),
+                    "global_model_hash": serializers.CharField(
+                        help_text="The round's committed global model hash (a verifyUpdate argument)."
+                    ),
+                    "accepted_count": serializers.IntegerField(
+                        help_text="The round's committed accepted count (a verifyUpdate argument)."
+                    ),
                     "reason": serializers.CharField(
                         help_text="Why the update was rejected (empty if accepted)."
                     ),

@@ -212,7 +212,9 @@ def task_training_progress(*, task: Task) -> dict:
 
 
 def round_proof(*, task: Task, number: int, wallet: str) -> dict | None:
-    """Leaf, proof and root of `wallet`'s update in round `number` (None if it has no leaf there)."""
+    """Leaf, proof and root of `wallet`'s update in round `number` (None if it has no leaf there), with the round's
+    committed fields: `TaskRegistry.verifyUpdate(taskId, round, global_model_hash, root, accepted_count,
+    participant, update_hash, score, accepted, proof)` checks them against the round's stored hash."""
     from bcfl_core import merkle
     from training.trail import round_leaves
 
@@ -235,6 +237,8 @@ def round_proof(*, task: Task, number: int, wallet: str) -> dict | None:
                 "leaf": "0x" + leaf.hex(),
                 "proof": ["0x" + p.hex() for p in proof],
                 "root": rnd.updates_root,
+                "global_model_hash": "0x" + rnd.global_sha256,
+                "accepted_count": rnd.accepted_count,
                 "commit_tx_hash": rnd.commit_tx.tx_hash if rnd.commit_tx else "",
             }
     return None

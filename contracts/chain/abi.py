@@ -7,7 +7,13 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-CONTRACT_NAMES = ["IdentityRegistry", "TaskRegistry", "ModelNFT", "StakeToken", "Marketplace"]
+CONTRACT_NAMES = [
+    "IdentityRegistry",
+    "StakeToken",
+    "TaskRegistry",
+    "ModelNFT",
+    "Marketplace",
+]  # deployment order
 # A plain value transfer: `ChainTx(contract_name="", function=ETH_TRANSFER, args=[to_address])`.
 ETH_TRANSFER = "eth_transfer"
 CONSTRUCTOR = "constructor"

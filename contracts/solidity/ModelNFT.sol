@@ -7,8 +7,10 @@ import {ERC2981} from "@openzeppelin/contracts/token/common/ERC2981.sol";
 
 /**
  * @title ModelNFT
- * @notice One ERC-721 token per trained model, with ERC-2981 royalties paid to the stake pool (StakeToken).
- * @dev tokenURI = baseURI + tokenId, pointing to the platform's metadata endpoint (OpenSea metadata standard).
+ * @notice One ERC-721 token per trained model, token id = task id (= StakeToken id), with ERC-2981 royalties paid
+ * to the stake pool (StakeToken).
+ * @dev tokenURI = baseURI + tokenId, pointing to the platform's metadata endpoint (OpenSea metadata standard);
+ * {contractURI} is the collection's metadata (ERC-7572).
  */
 contract ModelNFT is ERC721, ERC2981, AccessControl {
     /// @notice Role allowed to mint.
@@ -19,13 +21,15 @@ contract ModelNFT is ERC721, ERC2981, AccessControl {
         uint256 taskId;
     }
 
-    uint256 private _lastTokenId;
+    uint256 private _totalMinted;
     string private _baseTokenURI;
-    mapping(uint256 tokenId => Model) private _models;
+    string private _contractURI;
+    mapping(uint256 tokenId => bytes32 modelHash) private _modelHashes;
     mapping(bytes32 modelHash => uint256 tokenId) private _tokenOfModel;
 
     error ModelNFTZeroModelHash();
-    error ModelNFTAlreadyMinted(bytes32 modelHash, uint256 tokenId);
+    error ModelNFTZeroTaskId();
+    error ModelNFTAlreadyMinted(uint256 taskId, bytes32 modelHash);
 
     event ModelMinted(
         uint256 indexed tokenId,
@@ -36,42 +40,64 @@ contract ModelNFT is ERC721, ERC2981, AccessControl {
         uint96 royaltyBps
     );
     event BaseURIUpdated(string baseURI);
+    /// @notice ERC-7572: the collection metadata changed.
+    event ContractURIUpdated();
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE and MINTER_ROLE.
     /// @param baseURI_ Initial base URI (e.g. "https://bcfl.example/api/nft/").
-    constructor(address admin, string memory baseURI_) ERC721("BCFL Model", "BCFLM") {
+    /// @param contractURI_ Collection metadata URI (ERC-7572, e.g. "https://bcfl.example/api/nft/contract.json").
+    constructor(
+        address admin,
+        string memory baseURI_,
+        string memory contractURI_
+    ) ERC721("BCFL Model", "BCFLM") {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(MINTER_ROLE, admin);
         _baseTokenURI = baseURI_;
+        _contractURI = contractURI_;
         emit BaseURIUpdated(baseURI_);
+        emit ContractURIUpdated();
     }
 
     /**
-     * @notice Mint the NFT of a trained model.
+     * @notice Mint the NFT of the model trained by task `taskId`; its token id is `taskId`.
      * @param to Initial owner.
-     * @param modelHash Hash of the final model (unique: one token per model).
-     * @param taskId Task that produced the model.
+     * @param taskId Task that produced the model (> 0; one token per task).
+     * @param modelHash Hash of the final model (non-zero; one token per model).
      * @param royaltyReceiver ERC-2981 royalty receiver (the StakeToken pool).
      * @param royaltyBps Royalty in basis points (<= 10000).
-     * @return tokenId The new token id (starts at 1).
+     * @return tokenId The new token id (= taskId).
      */
     function mint(
         address to,
-        bytes32 modelHash,
         uint256 taskId,
+        bytes32 modelHash,
         address royaltyReceiver,
         uint96 royaltyBps
     ) external onlyRole(MINTER_ROLE) returns (uint256 tokenId) {
         if (modelHash == bytes32(0)) revert ModelNFTZeroModelHash();
-        uint256 existing = _tokenOfModel[modelHash];
-        if (existing != 0) revert ModelNFTAlreadyMinted(modelHash, existing);
-
-        tokenId = ++_lastTokenId;
-        _models[tokenId] = Model({modelHash: modelHash, taskId: taskId});
+        if (taskId == 0) revert ModelNFTZeroTaskId();
+        if (_modelHashes[taskId] != bytes32(0) || _tokenOfModel[modelHash] != 0) {
+            revert ModelNFTAlreadyMinted(taskId, modelHash);
+        }
+        tokenId = taskId;
+        ++_totalMinted;
+        _modelHashes[tokenId] = modelHash;
         _tokenOfModel[modelHash] = tokenId;
         _setTokenRoyalty(tokenId, royaltyReceiver, royaltyBps);
         emit ModelMinted(tokenId, to, modelHash, taskId, royaltyReceiver, royaltyBps);
         _safeMint(to, tokenId);
+    }
+
+    /// @notice Set the collection metadata URI (ERC-7572).
+    function setContractURI(string calldata contractURI_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _contractURI = contractURI_;
+        emit ContractURIUpdated();
+    }
+
+    /// @notice Collection metadata URI (ERC-7572).
+    function contractURI() external view returns (string memory) {
+        return _contractURI;
     }
 
     /// @notice Set the base of every token URI.
@@ -88,7 +114,7 @@ contract ModelNFT is ERC721, ERC2981, AccessControl {
     /// @notice Model hash and task id of `tokenId` (reverts if it does not exist).
     function modelOf(uint256 tokenId) external view returns (Model memory) {
         _requireOwned(tokenId);
-        return _models[tokenId];
+        return Model({modelHash: _modelHashes[tokenId], taskId: tokenId});
     }
 
     /// @notice Token id minted for `modelHash` (0 if none).
@@ -96,9 +122,9 @@ contract ModelNFT is ERC721, ERC2981, AccessControl {
         return _tokenOfModel[modelHash];
     }
 
-    /// @notice Number of tokens minted so far (= the latest token id).
+    /// @notice Number of tokens minted so far.
     function totalMinted() external view returns (uint256) {
-        return _lastTokenId;
+        return _totalMinted;
     }
 
     /// @inheritdoc ERC721

@@ -120,3 +120,62 @@ def test_unknown_operations_and_unscripted_reads_are_refused(fake_chain):
         chain.call("TaskRegistry", "getTask", [1])
     fake_chain.reads[("TaskRegistry", "getTask")] = lambda task_id: ("0xcreator", task_id)
     assert chain.call("TaskRegistry", "getTask", [1]) == ("0xcreator", 1)
+
+
+def _platform(key: str, contract: str, function: str, args: list) -> ChainTx:
+    tx, _ = chain_tx_create(key=key, contract_name=contract, function=function, args=args)
+    return chain_tx_process(tx_id=tx.id)
+
+
+def _events(tx: ChainTx) -> list[tuple[str, str, dict]]:
+    return [(e["contract_name"], e["event"], e["args"]) for e in chain.get_receipt(tx.tx_hash)["logs"]]
+
+
+def test_default_handlers_of_finalization_stakes_and_payouts(fake_chain):
+    from bcfl_core.merkle import merkle_proof, merkle_root, stake_leaf_hash
+
+    # given: two tasks of 3 rounds with 1,000 wei rewards, two rounds committed on task 2
+    spec = "0x" + keccak(text="s").hex()
+    for _ in range(2):
+        call = chain.build_call("TaskRegistry", "createTask", [spec, 3, 0], value=1000)
+        dev_send({"to": call["to"], "data": call["data"], "value": 1000}, DEV_KEYS[1])
+    for rnd in (1, 2):
+        _platform(f"c{rnd}", "TaskRegistry", "commitRound", [2, rnd, spec, spec, 1])
+    holders, shares = ["0x" + "a1" * 20, "0x" + "b2" * 20], [7000, 3000]
+    leaves = [stake_leaf_hash(h, s) for h, s in zip(holders, shares, strict=True)]
+    root, proofs = (
+        "0x" + merkle_root(leaves).hex(),
+        [["0x" + p.hex() for p in merkle_proof(leaves, i)] for i in (0, 1)],
+    )
+    # when / then: finalize opens the pool with the whole reward; fail pays 2/3 of it
+    done = _platform("fin", "TaskRegistry", "finalize", [1, spec, root])
+    assert [(c, e) for c, e, _ in _events(done)] == [
+        ("TaskRegistry", "TaskFinalized"),
+        ("StakeToken", "StakesOpened"),
+    ]
+    failed = _platform("fail", "TaskRegistry", "fail", [2, root])
+    assert _events(failed)[0][2] | {"stakesRoot": None} == {
+        "taskId": 2,
+        "roundsCommitted": 2,
+        "stakesRoot": None,
+        "paidToStakes": 666,
+        "refunded": 334,
+    }
+    assert (
+        _platform("fin-again", "TaskRegistry", "finalize", [1, spec, root]).error_name
+        == "TaskRegistryNotOpen"
+    )
+    minted = _platform("mint", "ModelNFT", "mint", [holders[0], 1, spec, holders[0], 500])
+    assert _events(minted)[0][2]["tokenId"] == 1
+    assert _platform("mint2", "ModelNFT", "mint", [holders[0], 2, spec, holders[0], 500]).error_name == (
+        "ModelNFTAlreadyMinted"
+    )
+    # share claims are checked against the root: a retried batch claims nothing, a bad proof reverts
+    batch = _platform("b1", "StakeToken", "claimSharesBatch", [1, holders, shares, proofs])
+    assert [a["holder"].lower() for _, e, a in _events(batch) if e == "SharesClaimed"] == holders
+    assert _events(_platform("b2", "StakeToken", "claimSharesBatch", [1, holders, shares, proofs])) == []
+    bad = _platform("b3", "StakeToken", "claimSharesBatch", [2, holders, [7001, 2999], proofs])
+    assert bad.error_name == "StakeTokenInvalidProof"
+    pushed = _platform("p", "StakeToken", "pushPayouts", [1, holders])
+    assert [a["amount"] for _, _, a in _events(pushed)] == [700, 300]
+    assert _events(_platform("p2", "StakeToken", "pushPayouts", [1, holders])) == []

@@ -60,7 +60,11 @@ def test_deploy_contracts_is_idempotent(fresh_chain):
     call_command("deploy_contracts", stdout=out)
     assert Deployment.objects.count() == 5
     deployments, txs = list(Deployment.objects.values_list("name", "address")), ChainTx.objects.count()
-    assert txs == 5 and set(ChainTx.objects.values_list("status", flat=True)) == {"confirmed"}
+    # five constructors + the TaskRegistry's STAKES_ROLE on the StakeToken (the signer's roles come from them)
+    assert txs == 6 and set(ChainTx.objects.values_list("status", flat=True)) == {"confirmed"}
+    stake, registry = (Deployment.objects.get(name=n).address for n in ("StakeToken", "TaskRegistry"))
+    assert chain.call("TaskRegistry", "stakeToken").lower() == stake.lower()
+    assert chain.call("StakeToken", "hasRole", [chain.call("StakeToken", "STAKES_ROLE"), registry])
     # when
     out = StringIO()
     call_command("deploy_contracts", stdout=out)

@@ -14,12 +14,14 @@ from contracts.artifacts import ROOT_CONTRACTS, artifact_names, load_artifact
 
 EXPECTED = {
     "ERC1271Wallet",
+    "GasBurner",
     "IdentityRegistry",
     "Marketplace",
     "MarketplaceWithdrawAttacker",
     "ModelNFT",
     "RevertingReceiver",
     "StakeClaimAttacker",
+    "StakeLens",
     "StakeToken",
     "TaskRegistry",
 }

@@ -12,7 +12,7 @@ ROYALTY_BPS = 1000  # 10 %
 def model(env, accounts):
     """Token 1 owned by accounts[1] with shares split between accounts[2] (60 %) and accounts[3] (40 %)."""
     token_id = env.mint_model(accounts[1], keccak(text="m1"), royalty_bps=ROYALTY_BPS)
-    env.mint_shares(token_id, [accounts[2], accounts[3]], [6000, 4000])
+    env.give_shares(token_id, [accounts[2], accounts[3]], [6000, 4000])
     return token_id
 
 
@@ -114,7 +114,7 @@ def test_stale_listing_cannot_be_bought(env, accounts, model):
 
 def test_royalty_to_non_pool_receiver_is_credited(env, accounts):
     token_id = 1
-    env.send(env.nft.functions.mint(accounts[1], keccak(text="m"), 1, accounts[8], 500))
+    env.send(env.nft.functions.mint(accounts[1], 1, keccak(text="m"), accounts[8], 500))
     approve(env, accounts[1], token_id)
     env.send(env.market.functions.listNFT(token_id, ETH), accounts[1])
     env.send(env.market.functions.buyNFT(token_id), accounts[4], value=ETH)
@@ -163,8 +163,8 @@ def test_licences(env, accounts, model):
         mk.buyLicence(model).transact({"from": buyer, "value": 0})
 
 
-def test_licence_requires_minted_shares(env, accounts):
+def test_licence_requires_opened_stakes(env, accounts):
     token_id = env.mint_model(accounts[1], keccak(text="no-shares"))
     env.send(env.market.functions.setLicencePrice(token_id, ETH), accounts[1])
-    with reverts("StakeTokenNotMinted", token_id):
+    with reverts("StakeTokenNotOpened", token_id):
         env.market.functions.buyLicence(token_id).transact({"from": accounts[2], "value": ETH})

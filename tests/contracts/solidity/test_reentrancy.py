@@ -10,12 +10,12 @@ from tests.contracts.solidity.helpers import ETH, reverts
 def _attacker_with_credit(env, accounts):
     attacker = env.deploy("MarketplaceWithdrawAttacker", env.market.address)
     token_id = env.mint_model(attacker.address, keccak(text="a"), royalty_bps=0)
-    env.mint_shares(token_id, [accounts[2]], [10_000])
+    env.give_shares(token_id, [accounts[2]], [10_000])
     env.send(attacker.functions.list(token_id, ETH))
     env.send(env.market.functions.buyNFT(token_id), accounts[4], value=ETH)
     # an honest seller's credit also sits in the marketplace
-    honest = env.mint_model(accounts[1], keccak(text="b"), royalty_bps=0)
-    env.mint_shares(honest, [accounts[2]], [10_000])
+    honest = env.mint_model(accounts[1], keccak(text="b"), task_id=2, royalty_bps=0)
+    env.give_shares(honest, [accounts[2]], [10_000])
     env.send(env.nft.functions.approve(env.market.address, honest), accounts[1])
     env.send(env.market.functions.listNFT(honest, ETH), accounts[1])
     env.send(env.market.functions.buyNFT(honest), accounts[4], value=ETH)
@@ -44,7 +44,7 @@ def test_marketplace_withdraw_reentry_gains_nothing(env, accounts):
 
 def _attacker_with_shares(env, accounts):
     attacker = env.deploy("StakeClaimAttacker", env.stake.address)
-    env.mint_shares(1, [attacker.address, accounts[2]], [5000, 5000])
+    env.give_shares(1, [attacker.address, accounts[2]], [5000, 5000])
     env.send(env.stake.functions.depositRevenue(1), accounts[5], value=2 * ETH)
     return attacker
 

@@ -47,7 +47,6 @@ def trained(var_dir, link):
                 "globalModelHash": a[2],
                 "updatesRoot": a[3],
                 "acceptedCount": a[4],
-                "roundsDigest": "0x",
             },
             block_number=i + 1,
             block_hash="0x",
@@ -104,7 +103,13 @@ def test_rounds_api_and_proof_permissions(trained):
         bytes.fromhex(proof["root"][2:]),
         bytes.fromhex(proof["leaf"][2:]),
     )
-    assert proof["root"] == Round.objects.get(task=task, number=2).updates_root
+    rnd = Round.objects.get(task=task, number=2)
+    assert proof["root"] == rnd.updates_root
+    # the round's fields for TaskRegistry.verifyUpdate are those committed
+    assert (proof["global_model_hash"], proof["accepted_count"]) == (
+        rnd.commit_tx.args[2],
+        rnd.commit_tx.args[4],
+    )
     api.force_authenticate(task.creator)
     assert api.get(url).status_code == 200
     progress = api.get(f"/api/v1/tasks/{task.pk}/training/").json()
