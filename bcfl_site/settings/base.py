@@ -214,7 +214,9 @@ CHAIN_KEYSTORE_PASSWORD = env_str("CHAIN_KEYSTORE_PASSWORD", "")
 CHAIN_CONFIRMATIONS = env_int("CHAIN_CONFIRMATIONS", 0 if CHAIN_ID == 31337 else 5)
 CHAIN_RECEIPT_TIMEOUT = env_int("CHAIN_RECEIPT_TIMEOUT", 120)
 CHAIN_INDEX_MAX_BLOCKS = env_int("CHAIN_INDEX_MAX_BLOCKS", 2000)
-CHAIN_EXPLORER_URL = env_str("CHAIN_EXPLORER_URL", "")  # e.g. https://amoy.polygonscan.com (links in model cards)
+CHAIN_EXPLORER_URL = env_str(
+    "CHAIN_EXPLORER_URL", ""
+)  # e.g. https://amoy.polygonscan.com (links in model cards)
 # Finalization and profit sharing (training.services.settlement / payouts)
 NFT_ROYALTY_BPS = env_int("NFT_ROYALTY_BPS", 500)  # ERC-2981 royalty on NFT sales, paid to the stake pool
 STAKES_CLAIM_BATCH = env_int("STAKES_CLAIM_BATCH", 100)  # holders per claimSharesBatch (<= 90k gas each)

@@ -131,7 +131,9 @@ def task_complete(*, task: Task) -> None:
     )
     from training.services import common
 
-    common.enqueue("final_model_export", task.pk)  # ONNX for buyers, after the commit (a job: seconds of work)
+    common.enqueue(
+        "final_model_export", task.pk
+    )  # ONNX for buyers, after the commit (a job: seconds of work)
     task_transition(
         task=task,
         to=Task.Status.COMPLETED,
