@@ -114,7 +114,12 @@ def model_card(facts: dict[str, Any]) -> str:
             for r in facts.get("rounds") or []
         ],
     )
-    out += ["", "## Contributions and stakes", ""]
+    out += _stakes_and_records(facts, task, chain)
+    return "\n".join(out)
+
+
+def _stakes_and_records(facts: dict[str, Any], task: dict[str, Any], chain: dict[str, Any]) -> list[str]:
+    out = ["", "## Contributions and stakes", ""]
     out += _table(
         ["Holder", "Shares", "Stake"],
         [
@@ -142,4 +147,4 @@ def model_card(facts: dict[str, Any]) -> str:
         task.get("licence_terms") or "No terms given by the creator; ask the NFT owner.",
         "",
     ]
-    return "\n".join(out)
+    return out

@@ -137,16 +137,48 @@ def test_admin_changelists(admin_client, trained, model):
     assert admin_client.get(reverse(f"admin:training_{model}_changelist")).status_code == 200
 
 
-def test_verify_task_checks_the_final_model(trained):
-    # given: a finalized task
+def test_verify_task_checks_the_final_model_and_the_stakes(trained, chain_inline):
+    # given: a finalized task (settled on the fake chain, its events indexed)
     from tasks.models import Task
-    from training.models import FinalModel
+    from training.models import FinalModel, StakeAllocation
 
     task, _ = trained
+    chain_inline.tasks[task.chain_task_id] = {
+        "creator": task.creator.username,
+        "reward": int(task.reward_wei),
+        "rounds": 2,
+        "committed": 2,
+        "status": "open",
+    }
     Task.objects.filter(pk=task.pk).update(status=Task.Status.FINALIZING)
     assert services.task_finalize(task_id=task.pk) == "completed"
+    for i, e in enumerate(chain_inline.events):
+        ChainEvent.objects.create(
+            chain_id=31337,
+            contract_name=e["contract_name"],
+            address=e["address"],
+            event=e["event"],
+            args=e["args"],
+            block_number=100 + i,
+            block_hash="0x",
+            tx_hash=e["tx_hash"],
+            log_index=i,
+        )
+    # the updates were signed for the registry of the fixture's deployment rows (the fake chain moved it)
+    from contracts.models import Deployment
+    from tests.tasks.factories import REGISTRY
+
+    Deployment.objects.filter(name="TaskRegistry").update(address=REGISTRY)
     ok = verify_task(task, source="index")
-    assert ok.ok and ok.final_model.startswith(f"OK sha256 {FinalModel.objects.get(task=task).sha256}")
+    assert ok.ok, ok.mismatch
+    assert ok.final_model.startswith(f"OK sha256 {FinalModel.objects.get(task=task).sha256}")
+    assert ok.stakes[0].startswith("stakes: OK root 0x")
+    # when: a stored stake is altered, the audit names it
+    alloc = StakeAllocation.objects.filter(task=task).first()
+    StakeAllocation.objects.filter(pk=alloc.pk).update(shares=alloc.shares + 1)
+    bad = verify_task(task, source="index")
+    assert not bad.ok and "stake allocations differ" in bad.mismatch
+    StakeAllocation.objects.filter(pk=alloc.pk).update(shares=alloc.shares)
     # when: the stored final model is replaced by other bytes
     final = FinalModel.objects.get(task=task)
     with open(final.file.path, "ab") as f:
