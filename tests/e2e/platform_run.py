@@ -59,6 +59,26 @@ class PlatformRun:
             time.sleep(2)
         return state
 
+    def send_queued(self) -> None:
+        """Send every queued ledger row in order, as the `chain` worker would (each must confirm)."""
+        for tx in ChainTx.objects.filter(status=ChainTx.Status.QUEUED).order_by("pk"):
+            assert chain_tx_process(tx_id=tx.pk).status == ChainTx.Status.CONFIRMED, (tx.function, tx.error)
+
+    def finalize(self, *, timeout: float = 120) -> str:
+        """Run the finalize chain in-process, sending its transactions (NFT mint, finalize) when it waits
+        for them, then the beat's share claims; returns the chain's last state."""
+        deadline = time.monotonic() + timeout
+        state = "more"
+        while state in ("more", "retry", "waiting") and time.monotonic() < deadline:
+            state = services.finalize_advance(task_id=self.task.pk).state
+            self.send_queued()
+        from training.services.payouts import stakes_claim_pending
+
+        stakes_claim_pending()
+        self.send_queued()
+        stakes_claim_pending()  # marks the confirmed claims; sends nothing more
+        return state
+
     def kill_node(self, index: int) -> None:
         """SIGKILL a participant's SuperNode and its launcher/ClientApps (a machine losing power)."""
         handle = self.nodes[index]

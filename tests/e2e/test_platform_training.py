@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from contracts import chain
 from contracts.models import ChainTx
 from tasks.models import Task
 from tests.e2e.platform_run import start_platform_run
-from training import selectors, services
-from training.models import Contribution, FinalModel, Round, Run, Update
+from training import selectors
+from training.models import Contribution, Finalization, FinalModel, Round, Run, StakeAllocation, Update
 from training.verify import verify_task
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -70,9 +71,20 @@ def test_platform_training_with_signed_updates_crash_and_resume(tmp_path, settin
         assert state == "finalizing" and task.status == Task.Status.FINALIZING, (state, task.status_note)
         # and: the finalize chain the follower queued (a `training` job) completes the task
         assert ("task_finalize", task.pk) in p.queued
-        assert services.task_finalize(task_id=task.pk) == "completed"
+        assert p.finalize() == "completed"
         task.refresh_from_db()
         assert task.status == Task.Status.COMPLETED, task.status_note
+        # and: on chain, the NFT is the creator's, the reward moved into the stake pool under the stored root,
+        # and every holder's shares were claimed on its behalf by the beat job (balances = leaves)
+        fin = Finalization.objects.get(task=task)
+        token = task.chain_task_id
+        assert chain.call("ModelNFT", "ownerOf", [token]).lower() == task.creator.username.lower()
+        assert "0x" + bytes(chain.call("StakeToken", "stakesRoot", [token])).hex() == fin.stakes_root
+        assert chain.call("TaskRegistry", "getTask", [token])[1] == 0  # escrow emptied
+        assert int(chain.call("StakeToken", "totalDeposited", [token])) == int(task.reward_wei)
+        for alloc in StakeAllocation.objects.filter(task=task):
+            assert alloc.claimed_tx_hash
+            assert chain.call("StakeToken", "balanceOf", [alloc.holder, token]) == alloc.shares
         rounds = list(Round.objects.filter(task=task).order_by("number"))
         assert [r.number for r in rounds] == list(range(1, ROUNDS + 1))
         assert Run.objects.filter(task=task).count() >= 2  # resumed
@@ -85,6 +97,7 @@ def test_platform_training_with_signed_updates_crash_and_resume(tmp_path, settin
         assert contributions.count() == NODES and all(len(c.per_round) == ROUNDS for c in contributions)
         result = verify_task(task)
         assert result.ok, result.mismatch
+        assert result.stakes and result.stakes[0].startswith("stakes: OK root")
         # and: one altered stored update record is detected
         u = Update.objects.filter(round__number=3).first()
         Update.objects.filter(pk=u.pk).update(update_sha256="00" * 32)
