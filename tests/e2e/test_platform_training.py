@@ -40,6 +40,41 @@ def _serverapp_pids() -> list[int]:
     return pids
 
 
+def _metadata_and_profits(task, token: int) -> None:
+    """Where the contracts point (tokenURI, the ERC-1155 `{id}` template) the platform answers; revenue
+    deposited in the stake pool reaches every holder by the beat's batched push, to the wei."""
+    from urllib.parse import urlparse
+
+    from django.test import Client
+
+    from contracts.devwallet import dev_send
+    from tests.anvil import DEV_KEYS
+    from training.services import payouts
+
+    web = Client()
+    meta = web.get(urlparse(chain.call("ModelNFT", "tokenURI", [token])).path)
+    assert meta.status_code == 200 and meta.json()["name"].startswith(f"BCFL model #{token}")
+    stake_uri = chain.call("StakeToken", "uri", [token]).replace("{id}", f"{token:064x}")
+    assert web.get(urlparse(stake_uri).path).json()["decimals"] == 0
+    holders = {a.holder: a.shares for a in StakeAllocation.objects.filter(task=task)}
+    w3 = chain.get_w3()
+    before = {h: w3.eth.get_balance(h) for h in holders}
+    deposit = 10**18 + 7  # a licence sale, say (7 wei to see the rounding)
+    dev_send(chain.build_call("StakeToken", "depositRevenue", [token], value=deposit), DEV_KEYS[8])
+    reward = int(task.reward_wei)
+    assert payouts.distribute_profits(min_wei=1) == {task.pk: len(holders)}
+    for tx in ChainTx.objects.filter(function="pushPayouts", status=ChainTx.Status.QUEUED):
+        from contracts.services import chain_tx_process
+
+        assert chain_tx_process(tx_id=tx.pk).status == ChainTx.Status.CONFIRMED
+    for h, shares in holders.items():
+        gained = w3.eth.get_balance(h) - before[h]
+        assert (
+            gained == (reward + deposit) * shares // 10_000
+            or abs(gained - (reward + deposit) * shares / 10_000) < 2
+        )
+
+
 def test_platform_training_with_signed_updates_crash_and_resume(tmp_path, settings, anvil, monkeypatch):
     # given: a digits task on chain, 3 joined participants with registered nodes, the Flower run launched
     t0 = time.monotonic()
@@ -85,6 +120,7 @@ def test_platform_training_with_signed_updates_crash_and_resume(tmp_path, settin
         for alloc in StakeAllocation.objects.filter(task=task):
             assert alloc.claimed_tx_hash
             assert chain.call("StakeToken", "balanceOf", [alloc.holder, token]) == alloc.shares
+        _metadata_and_profits(task, token)
         rounds = list(Round.objects.filter(task=task).order_by("number"))
         assert [r.number for r in rounds] == list(range(1, ROUNDS + 1))
         assert Run.objects.filter(task=task).count() >= 2  # resumed

@@ -241,3 +241,24 @@ def test_beat_claims_shares_in_batches_and_pushes_profits_above_the_threshold(
     ]
     payouts.distribute_profits()  # same deposits: the same ledger key, nothing new
     assert ChainTx.objects.filter(function="pushPayouts").count() == 1
+
+
+def test_a_finalize_chain_that_died_after_sending_resumes_without_a_second_mint(tmp_path, fake_chain):
+    from contracts.services import chain_tx_process
+    from training.services import finalize
+
+    task, _ = _trained(tmp_path, fake_chain, status=S.FINALIZING)
+    # given: a chain that recorded the mint and finalize, then died with its worker before they were sent
+    assert services.task_finalize(task_id=task.pk, token="dead") == "waiting"
+    Finalization.objects.filter(task=task).update(follower_until=None)  # its lease is gone
+    # when: the chain worker sends the rows (twice: a redelivered job), a new chain resumes, a step reruns
+    for tx in ChainTx.objects.filter(function__in=["mint", "finalize"]):
+        chain_tx_process(tx_id=tx.pk)
+        chain_tx_process(tx_id=tx.pk)
+    assert services.task_finalize(task_id=task.pk, token="new") == "completed"
+    dict(finalize.FINALIZE_STEPS)["chain_send"](task=task)
+    # then: one NFT, one settlement, two transactions in all
+    emitted = [e["event"] for e in fake_chain.events]
+    assert emitted.count("ModelMinted") == 1 and emitted.count("TaskFinalized") == 1
+    assert list(fake_chain.nfts) == [task.chain_task_id] and len(fake_chain.receipts) == 2
+    assert ChainTx.objects.filter(function__in=["mint", "finalize"]).count() == 2
