@@ -79,7 +79,7 @@ def test_holder_sees_shares_revenue_payouts_and_claim_button(client, holder, sta
     # then
     body = resp.content.decode()
     assert resp.status_code == 200
-    assert "Digits for clinics" in body and "2500 of 10,000 (25.00 %)" in body
+    assert "Digits for clinics" in body and "2,500 of 10,000 (25.00 %)" in body
     assert "claimed" in body and "not claimed yet" not in body
     assert "0.25 ETH" in body and "1.5 ETH" in body
     assert "0x" + f"{0xABC1:064x}" in body and "0x" + f"{0xABC2:064x}" in body
@@ -146,7 +146,7 @@ def test_chain_down_shows_a_message_and_the_platform_records(client, holder, sta
     body = resp.content.decode()
     assert resp.status_code == 200
     assert "The chain is not reachable right now" in body
-    assert "2500 of 10,000" in body and "0x" + f"{0xABC1:064x}" in body
+    assert "2,500 of 10,000" in body and "0x" + f"{0xABC1:064x}" in body
     assert "data-stake-send" not in body
 
 
