@@ -1,4 +1,4 @@
-"""Read-side helpers for the home page and health check."""
+"""Read side of the home page (tasks recruiting, completed models), the status page and the health check."""
 
 from __future__ import annotations
 
@@ -85,3 +85,53 @@ def deployments() -> list:
     from contracts.models import Deployment
 
     return list(Deployment.objects.filter(chain_id=settings.CHAIN_ID).order_by("name"))
+
+
+HOME_LIST_LIMIT = 12
+
+
+def recruiting_tasks(*, limit: int = HOME_LIST_LIMIT) -> list:
+    """Tasks recruiting now, newest first, with `participant_count` (joined, counted) annotated: one query."""
+    from tasks import selectors as task_selectors
+    from tasks.models import Task
+
+    return list(task_selectors.task_list(status=Task.Status.RECRUITING)[:limit])
+
+
+def completed_models(*, limit: int = HOME_LIST_LIMIT) -> list[dict]:
+    """Trained models of completed tasks, newest first: one query (final model, task, its last round).
+
+    Each item: {"task": Task, "title": str, "accuracy": float | None (0..1, the final round's validation
+    accuracy), "accuracy_percent": float | None, "task_url": str, "nft_url": str ("" without an on-chain id; `/api/nft/<chain_task_id>`,
+    the ERC-721 token metadata)}. Extend the queryset and the dict here to show more per model.
+    """
+    from django.urls import reverse
+
+    from tasks.models import Task
+    from training.models import FinalModel
+
+    finals = (
+        FinalModel.objects.filter(task__status=Task.Status.COMPLETED)
+        .select_related("task", "source_round")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    out = []
+    for fm in finals:
+        task = fm.task
+        out.append(
+            {
+                "task": task,
+                "title": task.title,
+                "accuracy": fm.source_round.accuracy,
+                "accuracy_percent": None
+                if fm.source_round.accuracy is None
+                else 100 * fm.source_round.accuracy,
+                "task_url": reverse("tasks:detail", args=[task.pk]),
+                "nft_url": (
+                    reverse("metadata:nft", args=[task.chain_task_id])
+                    if task.chain_task_id is not None
+                    else ""
+                ),
+            }
+        )
+    return out

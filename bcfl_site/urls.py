@@ -6,6 +6,7 @@ from bcfl_site import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("status/", views.status, name="status"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("api/v1/auth/siwe/", include("bcfl_site.siwe.api_urls")),
     path("tasks/", include("tasks.urls")),
     path("tasks/", include("training.urls")),
+    path("stakes/", include("training.stakes_urls")),
     path("api/v1/", include("tasks.api_urls")),
     path("api/v1/", include("training.api_urls")),
     path("api/", include("training.metadata_urls")),

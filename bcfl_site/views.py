@@ -12,6 +12,17 @@ from bcfl_site import selectors
 
 @require_GET
 def home(request):
+    """For people: tasks recruiting now, trained models, what participants earn, how it works."""
+    context = {
+        "recruiting": selectors.recruiting_tasks(),
+        "models": selectors.completed_models(),
+    }
+    return render(request, "home.html", context)
+
+
+@require_GET
+def status(request):
+    """System status: chain, SuperLink, workers, broker, deployed contracts."""
     context = {
         "chain": selectors.chain_status(),
         "deployments": selectors.deployments(),
@@ -19,7 +30,7 @@ def home(request):
         "broker": selectors.broker_status(),
         "superlink": selectors.superlink_status(),
     }
-    return render(request, "home.html", context)
+    return render(request, "status.html", context)
 
 
 @never_cache

@@ -7,12 +7,12 @@ import re
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tasks.models import Task
-from training import selectors
+from training import holdings, selectors
 
 _WALLET = r"^0x[0-9a-fA-F]{40}$"
 
@@ -157,3 +157,61 @@ class RoundProofApi(APIView):
         if proof is None:
             raise Http404
         return Response(proof)
+
+
+_PAYOUT = inline_serializer(
+    "StakePayout",
+    many=True,
+    fields={
+        "event": serializers.ChoiceField(choices=["DividendClaimed", "PayoutPushed"]),
+        "amount_wei": serializers.CharField(help_text="wei, decimal string"),
+        "tx_hash": serializers.CharField(),
+        "block_number": serializers.IntegerField(),
+    },
+)
+_WEI_OR_NULL = {"allow_null": True, "help_text": "wei, decimal string; null when the chain could not be read"}
+STAKES_RESPONSE = inline_serializer(
+    "MyStakes",
+    {
+        "wallet": serializers.CharField(
+            help_text="The signed-in wallet (checksummed); empty for other accounts."
+        ),
+        "chain_error": serializers.CharField(help_text="Why chain fields are null (empty when read)."),
+        "stakes": inline_serializer(
+            "Stake",
+            {
+                "task_id": serializers.IntegerField(),
+                "task_title": serializers.CharField(),
+                "stake_id": serializers.IntegerField(
+                    allow_null=True, help_text="StakeToken id = on-chain task id"
+                ),
+                "open": serializers.BooleanField(help_text="Stakes root on chain: shares can be claimed."),
+                "shares": serializers.IntegerField(),
+                "total_shares": serializers.IntegerField(),
+                "percent": serializers.FloatField(),
+                "shares_claimed": serializers.BooleanField(),
+                "claimed_tx_hash": serializers.CharField(),
+                "proof": serializers.ListField(child=serializers.CharField(), help_text="claimShares proof"),
+                "claimable_wei": serializers.CharField(**_WEI_OR_NULL),
+                "accumulated_wei": serializers.CharField(**_WEI_OR_NULL),
+                "paid_wei": serializers.CharField(
+                    help_text="Sum of the payouts below (wei, decimal string)."
+                ),
+                "payouts": _PAYOUT,
+            },
+            many=True,
+        ),
+    },
+)
+
+
+class StakesMineApi(APIView):
+    """The signed-in wallet's stakes: shares, claim state, claimable and earned revenue, payout history."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(summary="My stakes in trained models", responses={200: STAKES_RESPONSE})
+    def get(self, request):
+        wallet = holdings.wallet_address(request.user.username)
+        rows, chain_error = holdings.wallet_stakes(wallet=wallet)
+        return Response({"wallet": wallet, "chain_error": chain_error, "stakes": [h.as_dict() for h in rows]})

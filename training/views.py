@@ -6,15 +6,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from contracts.chain.errors import ChainError
 from tasks import selectors as task_selectors
 from tasks.decorators import login_required_to
 from tasks.models import Task
 from tasks.page_sections import TaskPageSection
-from training import selectors, task_page
+from training import holdings, selectors, task_page
 from training.services import TrainingError, training_run_start
 
 
@@ -59,3 +60,22 @@ def task_training_start(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, "Training started: the platform is launching the Flower run.")
     return redirect("tasks:detail", pk=pk)
+
+
+@login_required_to("see your stakes")
+@require_GET
+def my_stakes(request: HttpRequest) -> HttpResponse:
+    """The signed-in wallet's stakes: shares, claimable and earned revenue, payouts, and claim buttons."""
+    wallet = holdings.wallet_address(request.user.username)
+    rows, chain_error = holdings.wallet_stakes(wallet=wallet)
+    for h in rows:
+        if not chain_error:
+            try:
+                h.calls = holdings.holding_calls(holding=h, wallet=wallet)
+            except ChainError as exc:
+                chain_error = holdings.chain_error_text(exc)
+    return render(
+        request,
+        "training/my_stakes.html",
+        {"wallet": wallet, "holdings": rows, "chain_error": chain_error},
+    )

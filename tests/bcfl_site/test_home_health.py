@@ -12,7 +12,7 @@ def live_chain(fake_chain):
 
 
 @pytest.mark.django_db
-def test_home_shows_chain_contracts_and_workers(client, live_chain):
+def test_status_shows_chain_contracts_and_workers(client, live_chain):
     # given: contracts deployed on the test chain and one worker heartbeat
     from django.core.management import call_command
 
@@ -20,7 +20,7 @@ def test_home_shows_chain_contracts_and_workers(client, live_chain):
     WorkerHeartbeat.objects.create(queue="chain", hostname="chain@test", seen_at=timezone.now())
 
     # when
-    resp = client.get(reverse("home"))
+    resp = client.get(reverse("status"))
 
     # then
     body = resp.content.decode()
@@ -33,9 +33,9 @@ def test_home_shows_chain_contracts_and_workers(client, live_chain):
 
 
 @pytest.mark.django_db
-def test_home_explains_unreachable_chain(client, settings):
+def test_status_explains_unreachable_chain(client, settings):
     settings.CHAIN_RPC_URL = "http://127.0.0.1:9"  # discard port: nothing listens
-    resp = client.get(reverse("home"))
+    resp = client.get(reverse("status"))
     assert resp.status_code == 200
     assert "Not reachable" in resp.content.decode()
 
@@ -87,7 +87,7 @@ def test_healthz_reports_superlink(client, settings, live_chain):
     down = client.get(reverse("healthz")).json()["checks"]["superlink"]
     assert up["ok"] is True
     assert down["ok"] is False
-    assert "Not running" in client.get(reverse("home")).content.decode()
+    assert "Not running" in client.get(reverse("status")).content.decode()
 
 
 def test_openapi_schema_generates_without_errors_or_warnings(tmp_path):

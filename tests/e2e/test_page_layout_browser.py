@@ -1,6 +1,6 @@
 """Page layout in a real browser (Debian chromium): what only rendering shows.
 
-The RPC URL on the home page stays on one line at any width; the task chart's legend sits above the plot
+The RPC URL on the status page stays on one line at any width; the task chart's legend sits above the plot
 area, clear of the accuracy and loss lines. Geometry read from the rendered page, no screenshots compared.
 """
 
@@ -22,7 +22,7 @@ def test_rpc_url_never_wraps(live_server, transactional_db, chromium_page, setti
     page = chromium_page
     page.set_viewport_size({"width": width, "height": 900})
     # when
-    page.goto(f"{live_server.url}/", timeout=120_000)
+    page.goto(f"{live_server.url}/status/", timeout=120_000)
     # then: the URL is one line box (an inline element broken over lines has one client rect per line)
     url = page.locator("code.url", has_text=anvil.url)
     assert url.count() == 1

@@ -1,5 +1,5 @@
 """factory_boy factories for the training records (runs, rounds, updates, node registrations, final models,
-contributions). Tasks and users come from tests.tasks.conftest.
+contributions, finalizations, stake allocations). Tasks and users come from tests.tasks.conftest.
 
 `checkpoint_file(path, value)` writes a tiny safetensors checkpoint and returns (path, file sha256, weights
 hash), for rounds whose checkpoint must exist.
@@ -18,7 +18,16 @@ from eth_utils import keccak
 from factory.django import DjangoModelFactory
 
 from tests.tasks.factories import TaskFactory
-from training.models import Contribution, FinalModel, NodeRegistration, Round, Run, Update
+from training.models import (
+    Contribution,
+    Finalization,
+    FinalModel,
+    NodeRegistration,
+    Round,
+    Run,
+    StakeAllocation,
+    Update,
+)
 from training.trail import ZERO_HASH, sha256_file
 
 
@@ -114,3 +123,29 @@ class ContributionFactory(DjangoModelFactory):
     wallet = factory.SelfAttribute("participation.wallet")
     per_round = factory.Dict({"1": 0.5})
     cumulative = 0.5
+
+
+class FinalizationFactory(DjangoModelFactory):
+    """A task's settled finalization (`settlement="finalize"`): its stakes are open on chain."""
+
+    class Meta:
+        model = Finalization
+
+    task = factory.SubFactory(TaskFactory)
+    status = Finalization.Status.COMPLETED
+    settlement = "finalize"
+    stakes_root = "0x" + "ab" * 32
+
+
+class StakeAllocationFactory(DjangoModelFactory):
+    """One holder's leaf; the leaf and proof are placeholders (not a real tree) unless passed."""
+
+    class Meta:
+        model = StakeAllocation
+
+    task = factory.SubFactory(TaskFactory)
+    holder = factory.Sequence(lambda i: _address(5000 + i))
+    shares = 2_500
+    leaf_index = factory.Sequence(lambda i: i)
+    leaf = factory.Sequence(lambda i: "0x" + keccak(text=f"leaf-{i}").hex())
+    proof = factory.LazyFunction(lambda: ["0x" + keccak(text="sibling").hex()])

@@ -70,7 +70,8 @@ def test_api_conforms_signed_in(case, api_user, recruiting_task):
 def test_every_operation_is_covered():
     """The parametrized tests above run over every operation: a new endpoint is tested automatically."""
     operations = {(op.ok().method.upper(), op.ok().path) for op in schema.get_all_operations()}
-    assert len(operations) == 11
+    assert len(operations) == 12
+    assert ("GET", "/api/v1/stakes/mine/") in operations
     assert ("POST", "/api/v1/tasks/{id}/join/") in operations
 
 
@@ -96,6 +97,7 @@ def test_documented_success_responses_for_real_objects(api_user, recruiting_task
         ("/api/v1/tasks/{id}/rounds/", {"id": recruiting_task.pk}, {}),
         ("/api/v1/participations/mine/", {}, {}),
         ("/api/v1/identity/mine/", {}, {}),
+        ("/api/v1/stakes/mine/", {}, {}),
     ]
     for path, path_parameters, query in reads:
         case = schema[path]["GET"].Case(path_parameters=path_parameters, query=query, headers=headers)
