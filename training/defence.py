@@ -93,9 +93,9 @@ RULES: dict[str, AggregationRule] = {
             Entry(
                 "validation_shapley",
                 "Validation Shapley",
-                "Leaves out an update whose Shapley value in the round (on the committed validation set's "
-                "loss, over every coalition of the round's updates) is negative, then averages the rest "
-                "(FedAvg).",
+                "Leaves out an update whose contribution score in the round is negative (with the default "
+                "scorer: its Shapley value on the committed validation set's loss, over every coalition of "
+                "the round's updates), then averages the rest (FedAvg).",
                 min_participants=3,
             ),
             f"{_RULES_MODULE}:validation_shapley",

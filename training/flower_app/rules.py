@@ -11,7 +11,6 @@ made of", not evidence against a participant.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -78,31 +77,12 @@ def _loss(strategy: Any):
 
 
 def _shapley_scores(strategy: Any, server_round: int, kept: list[Message]) -> list[float] | None:
-    """The kept updates' Shapley values in the round: the strategy's ``round_scores`` when its scorer is the
-    Shapley scorer (or it names none), else computed here with that scorer (None without a validation set)."""
-    scorer = getattr(strategy, "scorer", None)
+    """The kept updates' scores in the round (``strategy.round_scores``: the task's scorer, by default the
+    Shapley values on the validation loss); None when the strategy has none for every kept update."""
     scores = getattr(strategy, "round_scores", None)
-    if scorer is not None and getattr(scorer, "__name__", "") != "shapley_scorer":
-        scores = _own_shapley(strategy, server_round, kept)
     if not isinstance(scores, dict) or not all(_node(m) in scores for m in kept):
         return None
     return [float(scores[_node(m)]) for m in kept]
-
-
-def _own_shapley(strategy: Any, server_round: int, kept: list[Message]) -> dict[int, float] | None:
-    central_eval, global_ = getattr(strategy, "central_eval", None), getattr(strategy, "_global", None)
-    if central_eval is None or global_ is None or not hasattr(central_eval, "model"):
-        return None
-    if __package__:
-        from .valuation import shapley_scorer
-    else:  # loaded from the app bundle
-        from valuation import shapley_scorer  # type: ignore[no-redef]
-    players = [
-        SimpleNamespace(node_id=_node(m), num_examples=_metric_record(m).get(strategy.weighted_by_key, 1))
-        for m in kept
-    ]
-    arrays = {_node(m): _arrays(m).to_numpy_ndarrays() for m in kept}
-    return shapley_scorer(server_round, players, [], global_.to_numpy_ndarrays(), arrays, central_eval)
 
 
 def _arrays(msg: Message) -> ArrayRecord:
