@@ -24,6 +24,7 @@ Arrays = list[np.ndarray]
 Loss = Callable[[Sequence[np.ndarray]], float]
 
 TRIM_FRACTION = 0.2  # trimmed mean: cut this fraction of values at each end, per coordinate
+SHAPLEY_DROP_RATIO = 0.1  # validation_shapley: leave out values below −this × the round's starting loss
 
 
 @dataclass(frozen=True)
@@ -143,20 +144,28 @@ def validation_loo(updates, weights, *, loss: Loss | None = None, scores=None) -
 
 
 def validation_shapley(updates, weights, *, loss: Loss | None = None, scores=None) -> Combined:
-    """Validation-set Shapley filter: leave out the updates whose round Shapley value is negative.
+    """Validation-set Shapley filter: leave out the updates whose round Shapley value is clearly negative.
 
     ``scores``: each update's Shapley value in the round's game (utility = minus the validation loss of a
     coalition's FedAvg, ``training.flower_app.valuation``): negative means the other updates do better
-    without it on average over every coalition, which, unlike leave-one-out, does not hinge on one
-    aggregate. The rest are averaged (FedAvg). Without scores it is FedAvg; it never leaves a round empty.
+    without it, averaged over every coalition (unlike leave-one-out, it does not hinge on one aggregate).
+    An update is left out when its value is below ``−SHAPLEY_DROP_RATIO × L₀``, ``L₀`` the validation loss
+    of the model the round started from, recovered from efficiency (``Σφ = L₀ − loss(FedAvg of all)``):
+    small negative values are the noise of a small validation set on honest updates whose data differ
+    from it. The rest are averaged (FedAvg). Without scores it is FedAvg; it never leaves a round empty.
     """
     n = len(updates)
     if not n or scores is None:
         return fedavg(updates, weights)
+    phi = np.asarray(scores, dtype=np.float64)
+    threshold = 0.0
+    if loss is not None:
+        start = float(loss(weighted_average(updates, weights))) + float(phi.sum())
+        threshold = -SHAPLEY_DROP_RATIO * max(start, 0.0)
     excluded = {
-        i: f"validation_shapley: Shapley value {float(s):.4g} on the validation loss is negative"
-        for i, s in enumerate(scores)
-        if float(s) < 0
+        i: f"validation_shapley: Shapley value {p:.4g} on the validation loss is below {threshold:.4g}"
+        for i, p in enumerate(phi.tolist())
+        if p < threshold
     }
     if len(excluded) == n:
         return fedavg(updates, weights)

@@ -122,7 +122,7 @@ NORM_OUTLIER_RATIO = 4.0  # ‖δ_i‖ above this many times the round's median 
 COPY_OF_GLOBAL_RATIO = 1e-3  # ‖δ_i‖ below this fraction of the median norm: the global model sent back
 COPY_OF_OTHER_RATIO = 1e-6  # ‖θ_i − θ_j‖ below this fraction of the median norm: another's update re-sent
 OPPOSED_COSINE = 0.0  # cosine to the coordinate-wise median update at or below this: pulls the other way
-HARMFUL_LOSS_RATIO = 0.5  # a contribution below −this × the round's starting validation loss counts
+HARMFUL_LOSS_RATIO = 0.35  # a contribution below −this × the round's starting validation loss counts
 
 
 def detect(
@@ -137,8 +137,8 @@ def detect(
     (Shapley values on the validation loss); ``baseline_loss``: the validation loss of the model the round
     started from. Returns ``{node_id: [{"signal", "value", "threshold", "counts", "detail"}]}`` (an empty
     list = clean). Signals: ``norm_outlier``, ``copy_of_global`` (free rider), ``opposed`` (cosine to the
-    coordinate-wise median update, a robust reference, at or below 0; evidence only when there are scores:
-    honest non-IID updates point away from the median, the scores say whether that harms),
+    coordinate-wise median update, a robust reference, at or below 0; with scores it counts only when the
+    update's contribution is negative too: honest non-IID updates point away from the median and help),
     ``copy_of_other`` (evidence only: the original and the copy are indistinguishable),
     ``negative_contribution`` (counts below ``−HARMFUL_LOSS_RATIO × baseline_loss``, any negative value
     without a baseline: small negative values are what a small validation set says of honest updates
@@ -148,7 +148,7 @@ def detect(
     return {
         n: [
             *round_.norm_signals(n),
-            *round_.direction_signals(n, counts=scores is None),
+            *round_.direction_signals(n, counts=scores is None or scores.get(n, 0.0) < 0),
             *round_.copy_signals(n),
             *_score_signals(n, scores, baseline_loss),
         ]

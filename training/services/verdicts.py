@@ -3,7 +3,8 @@
 A participant is judged **malicious** when, in at least ``TRAINING_VERDICT_ROUND_SHARE`` (env ``TRAINING_VERDICT_ROUND_PERCENT``, 50) of the rounds it
 answered (and in at least ``min(2, rounds)`` rounds), its update was rejected as invalid (not for a missed
 reply) or raised a detection signal that counts (``training.defence.detect``: norm outlier, copy of the
-global model, a contribution below −0.5 × the round's starting validation loss; see
+global model, a contribution below −0.35 × the round's starting validation loss, opposed to the round's
+median update with a negative contribution; see
 ``training.defence.judge_rounds``, which the benchmarks run too). What an aggregation rule left out of one
 round's aggregate is not evidence. A malicious participant gets no stake and is banned by
 identity (all its wallets, every task) through ``tasks.services.ban_create``, with the evidence (per-round

@@ -45,6 +45,8 @@ class Command(BaseCommand):
     help = "Create a task on a bundled dataset and register it on chain with a creator key (demo/dev)."
 
     def add_arguments(self, parser):
+        from tasks import catalog
+
         who = parser.add_mutually_exclusive_group()
         who.add_argument(
             "--dev-key",
@@ -65,7 +67,7 @@ class Command(BaseCommand):
         parser.add_argument("--local-epochs", type=int, default=2)
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--min-samples", type=int, default=10, help="minimum examples per participant")
-        parser.add_argument("--aggregation", default="fedavg")
+        parser.add_argument("--aggregation", default=catalog.aggregation_rule_default())
         parser.add_argument("--reward-eth", type=Decimal, default=Decimal("0.1"))
         parser.add_argument("--creator-share-percent", type=int, default=5)
 
