@@ -53,7 +53,6 @@ RULES: dict[str, AggregationRule] = {
                 "fedavg",
                 "FedAvg",
                 "Weighted average of the accepted updates (McMahan et al. 2017).",
-                default=True,
             ),
             f"{_RULES_MODULE}:fedavg",
         ),
@@ -86,6 +85,7 @@ RULES: dict[str, AggregationRule] = {
                 "Leaves out an update when the aggregate's loss on the committed validation set is lower "
                 "without it, then averages the rest (FedAvg).",
                 min_participants=3,
+                default=True,  # benchmarks/robustness.py: clean as FedAvg, far better under attack
             ),
             f"{_RULES_MODULE}:validation_loo",
         ),

@@ -67,7 +67,11 @@ class Command(BaseCommand):
         parser.add_argument("--local-epochs", type=int, default=2)
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--min-samples", type=int, default=10, help="minimum examples per participant")
-        parser.add_argument("--aggregation", default=catalog.aggregation_rule_default())
+        parser.add_argument(
+            "--aggregation",
+            default=None,
+            help=f"default: {catalog.aggregation_rule_default()} (FedAvg under its minimum of participants)",
+        )
         parser.add_argument("--reward-eth", type=Decimal, default=Decimal("0.1"))
         parser.add_argument("--creator-share-percent", type=int, default=5)
 
@@ -93,6 +97,18 @@ class Command(BaseCommand):
             )
         return ANVIL_DEV_KEYS[index]
 
+    @staticmethod
+    def default_rule(min_participants: int) -> str:
+        """The catalog's default rule, or the first one a task of ``min_participants`` can use."""
+        from tasks import catalog
+
+        rule = catalog.aggregation_rules.get(catalog.aggregation_rule_default())
+        if min_participants >= rule.min_participants:
+            return rule.name
+        return next(
+            e.name for e in catalog.aggregation_rules.entries() if e.min_participants <= min_participants
+        )
+
     def handle(self, *args, **o):
         from eth_account import Account
 
@@ -100,6 +116,7 @@ class Command(BaseCommand):
         from contracts.devwallet import dev_send, wallet_send
         from tasks.services import task_create, task_create_call, task_registration_confirm
 
+        o["aggregation"] = o["aggregation"] or self.default_rule(o["min_participants"])
         key = self.creator_key(o)
         address = Account.from_key(key).address
         ds = datasets.load_dataset(o["dataset"])
