@@ -2,8 +2,11 @@
 
 Django-free. Each :class:`AggregationRule` names an aggregation function ``aggregate(strategy, server_round,
 kept_replies) -> (ArrayRecord | None, MetricRecord | None)`` by dotted path, so listing the rules (web
-process, forms) never imports flwr or torch. Adding a rule: implement the function (e.g. in
-``training/flower_app/rules.py``), add one entry to :data:`RULES`. ``TrainingConfig.ready()`` registers the
+process, forms) never imports flwr or torch, and the pure numpy rule it applies (``combine``, by default
+``training.aggregation:<name>``: list of update arrays + weights in, aggregate and exclusions out), which
+the benchmarks call without Flower. Adding a rule: implement the pure function in
+``training/aggregation.py`` and its Flower wrapper in ``training/flower_app/rules.py``, add one entry to
+:data:`RULES`. ``TrainingConfig.ready()`` registers the
 entries in ``tasks.catalog.aggregation_rules`` for model choices, forms and services.
 
 Robust rules follow Flower's strategies (Blanchard et al. 2017, Multi-Krum; Yin et al. 2018, trimmed mean
@@ -24,6 +27,7 @@ from tasks.catalog import Entry
 class AggregationRule:
     entry: Entry
     aggregate: str  # "module:function"; see the module docstring for its signature
+    combine: str = ""  # "module:function" of the pure numpy rule it applies (training.aggregation)
     available: bool = True  # False: listed, but a task using it cannot start training yet
 
     @property
@@ -33,8 +37,13 @@ class AggregationRule:
     def load(self) -> Callable[..., Any]:
         return pkgutil.resolve_name(self.aggregate)
 
+    def load_combine(self) -> Callable[..., Any]:
+        """The pure rule ``combine(updates, weights, *, loss=None, scores=None) -> Combined``."""
+        return pkgutil.resolve_name(self.combine or f"{_PURE_MODULE}:{self.name}")
+
 
 _RULES_MODULE = "training.flower_app.rules"
+_PURE_MODULE = "training.aggregation"
 
 RULES: dict[str, AggregationRule] = {
     r.name: r
@@ -44,7 +53,6 @@ RULES: dict[str, AggregationRule] = {
                 "fedavg",
                 "FedAvg",
                 "Weighted average of the accepted updates (McMahan et al. 2017).",
-                default=True,
             ),
             f"{_RULES_MODULE}:fedavg",
         ),
@@ -77,8 +85,20 @@ RULES: dict[str, AggregationRule] = {
                 "Leaves out an update when the aggregate's loss on the committed validation set is lower "
                 "without it, then averages the rest (FedAvg).",
                 min_participants=3,
+                default=True,  # benchmarks/robustness.py: clean as FedAvg, far better under attack
             ),
             f"{_RULES_MODULE}:validation_loo",
+        ),
+        AggregationRule(
+            Entry(
+                "validation_shapley",
+                "Validation Shapley",
+                "Leaves out an update whose contribution score in the round is negative (with the default "
+                "scorer: its Shapley value on the committed validation set's loss, over every coalition of "
+                "the round's updates), then averages the rest (FedAvg).",
+                min_participants=3,
+            ),
+            f"{_RULES_MODULE}:validation_shapley",
         ),
     )
 }
@@ -102,26 +122,35 @@ NORM_OUTLIER_RATIO = 4.0  # ‖δ_i‖ above this many times the round's median 
 COPY_OF_GLOBAL_RATIO = 1e-3  # ‖δ_i‖ below this fraction of the median norm: the global model sent back
 COPY_OF_OTHER_RATIO = 1e-6  # ‖θ_i − θ_j‖ below this fraction of the median norm: another's update re-sent
 OPPOSED_COSINE = 0.0  # cosine to the coordinate-wise median update at or below this: pulls the other way
+HARMFUL_LOSS_RATIO = 0.35  # a contribution below −this × the round's starting validation loss counts
 
 
 def detect(
-    global_arrays: list, updates: dict[int, list], scores: dict[int, float] | None = None
+    global_arrays: list,
+    updates: dict[int, list],
+    scores: dict[int, float] | None = None,
+    baseline_loss: float | None = None,
 ) -> dict[int, list[dict]]:
     """Per accepted update (node id → its arrays), the signals raised against it in one round.
 
-    ``global_arrays``: the model the round started from; ``scores``: the round's contribution scores.
-    Returns ``{node_id: [{"signal", "value", "threshold", "counts", "detail"}]}`` (an empty list = clean).
-    Signals: ``norm_outlier``, ``copy_of_global`` (free rider), ``opposed`` (cosine to the coordinate-wise
-    median update, a robust reference, at or below 0), ``copy_of_other`` (evidence only: the original and
-    the copy are indistinguishable), ``negative_contribution``.
+    ``global_arrays``: the model the round started from; ``scores``: the round's contribution scores
+    (Shapley values on the validation loss); ``baseline_loss``: the validation loss of the model the round
+    started from. Returns ``{node_id: [{"signal", "value", "threshold", "counts", "detail"}]}`` (an empty
+    list = clean). Signals: ``norm_outlier``, ``copy_of_global`` (free rider), ``opposed`` (cosine to the
+    coordinate-wise median update, a robust reference, at or below 0; with scores it counts only when the
+    update's contribution is negative too: honest non-IID updates point away from the median and help),
+    ``copy_of_other`` (evidence only: the original and the copy are indistinguishable),
+    ``negative_contribution`` (counts below ``−HARMFUL_LOSS_RATIO × baseline_loss``, any negative value
+    without a baseline: small negative values are what a small validation set says of honest updates
+    whose data differ from it, late in training).
     """
     round_ = _RoundGeometry(global_arrays, updates)
     return {
         n: [
             *round_.norm_signals(n),
-            *round_.direction_signals(n),
+            *round_.direction_signals(n, counts=scores is None or scores.get(n, 0.0) < 0),
             *round_.copy_signals(n),
-            *_score_signals(n, scores),
+            *_score_signals(n, scores, baseline_loss),
         ]
         for n in round_.nodes
     }
@@ -168,13 +197,14 @@ class _RoundGeometry:
             out.append(_flag("copy_of_global", norm / median, COPY_OF_GLOBAL_RATIO, detail))
         return out
 
-    def direction_signals(self, n: int) -> list[dict]:
+    def direction_signals(self, n: int, counts: bool = True) -> list[dict]:
         if self.reference is None or self.ref_norm == 0 or self.norms[n] == 0:
             return []
         cosine = float(self.deltas[n] @ self.reference / (self.norms[n] * self.ref_norm))
         if cosine > OPPOSED_COSINE:
             return []
-        return [_flag("opposed", cosine, OPPOSED_COSINE, f"cosine {cosine:.3f} to the round's median update")]
+        detail = f"cosine {cosine:.3f} to the round's median update"
+        return [_flag("opposed", cosine, OPPOSED_COSINE, detail, counts=counts)]
 
     def copy_signals(self, n: int) -> list[dict]:
         out = []
@@ -188,8 +218,60 @@ class _RoundGeometry:
         return out
 
 
-def _score_signals(n: int, scores: dict[int, float] | None) -> list[dict]:
+def _score_signals(n: int, scores: dict[int, float] | None, baseline_loss: float | None) -> list[dict]:
     if scores is None or scores.get(n, 0.0) >= 0:
         return []
+    threshold = -HARMFUL_LOSS_RATIO * float(baseline_loss) if baseline_loss is not None else 0.0
     detail = f"contribution {scores[n]:.4g} in this round: the others do better without it"
-    return [_flag("negative_contribution", scores[n], 0.0, detail)]
+    if baseline_loss is not None:
+        detail += (
+            f" (counts below {threshold:.4g}, {HARMFUL_LOSS_RATIO:g} × the starting loss {baseline_loss:.4g})"
+        )
+    return [
+        _flag("negative_contribution", scores[n], round(threshold, 6), detail, counts=scores[n] < threshold)
+    ]
+
+
+# --- verdicts: a participant judged from its rounds ---------------------------------------------------------
+
+NO_REPLY = "no reply"  # reason prefix of a round the participant did not answer (not evidence)
+VERDICT_ROUND_SHARE = 0.5  # default of settings.TRAINING_VERDICT_ROUND_SHARE
+
+
+def round_evidence(record: dict) -> dict | None:
+    """What counts against a participant in one round (None: nothing, or it did not answer).
+
+    ``record``: ``{"round", "update_sha256", "accepted", "reason", "flags"}`` (``flags`` as returned by
+    :func:`detect`). A rejected update counts (not a missed reply); so does any flag with ``counts``.
+    """
+    if str(record.get("reason") or "").startswith(NO_REPLY):
+        return None
+    base = {"round": record["round"], "update_sha256": record.get("update_sha256", "")}
+    if not record.get("accepted"):
+        return {**base, "rejected": record.get("reason") or ""}
+    counting = [f for f in record.get("flags") or [] if f.get("counts")]
+    return {**base, "signals": counting} if counting else None
+
+
+def judge_rounds(
+    records: list[dict], *, rounds: int, share: float = VERDICT_ROUND_SHARE
+) -> tuple[bool, dict]:
+    """``(malicious, evidence)`` from one participant's round records (see :func:`round_evidence`).
+
+    Malicious when flagged in at least ``share`` of the rounds it answered and in at least ``min(2, rounds)``
+    rounds (``rounds``: the task's number of rounds). ``evidence``: rounds answered and flagged, the share,
+    the thresholds and the flagged rounds' evidence in round order.
+    """
+    answered = [r for r in records if not str(r.get("reason") or "").startswith(NO_REPLY)]
+    flagged = [e for e in map(round_evidence, answered) if e is not None]
+    ratio = len(flagged) / len(answered) if answered else 0.0
+    needed = min(2, rounds)
+    malicious = len(flagged) >= needed and ratio >= share
+    return malicious, {
+        "rounds_answered": len(answered),
+        "rounds_flagged": len(flagged),
+        "share": round(ratio, 4),
+        "threshold": share,
+        "min_rounds": needed,
+        "rounds": sorted(flagged, key=lambda e: e["round"]),
+    }

@@ -74,6 +74,14 @@ def exact(n: int, utility: Utility) -> tuple[np.ndarray, int]:
     return values_from_table(n, table), len(masks)
 
 
+def exact_batched(n: int, utilities: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, int]:
+    """:func:`exact` with a batched utility: ``utilities(masks (2**n, n)) -> (2**n,)`` in one call."""
+    if n > 20:
+        raise ValueError(f"exact Shapley values of {n} players need 2**{n} evaluations; use estimate()")
+    masks = _all_masks(n)
+    return values_from_table(n, np.asarray(utilities(masks), dtype=np.float64)), len(masks)
+
+
 @dataclass(frozen=True)
 class QuadraticSurrogate:
     """``u(S) = c + a·p(S) + ½ p(S)ᵀ B p(S)`` for ``S ≠ ∅``, with ``p(S)`` the FedAvg mixing coefficients of

@@ -80,7 +80,9 @@ def _participant_errors(rule: str | None, low: int | None, high: int | None) -> 
     except catalog.UnknownChoice as exc:
         return {**errors, "aggregation_rule": str(exc)}
     if low is not None and low < entry.min_participants:
-        fallback = catalog.aggregation_rules.get(catalog.aggregation_rule_default()).label
+        fallback = next(
+            e.label for e in catalog.aggregation_rules.entries() if e.min_participants <= max(low, 1)
+        )
         errors["min_participants"] = (
             f"{entry.label} needs at least {entry.min_participants} participants per round; "
             f"raise the minimum or use {fallback}."

@@ -54,3 +54,39 @@ def test_two_updates_only_raise_no_relative_signal():
     g = [np.zeros(3)]
     flags = defence.detect(g, {1: [np.ones(3)], 2: [np.full(3, 50.0)]})
     assert flags == {1: [], 2: []}
+
+
+def test_opposed_and_small_negative_contributions_are_evidence_only():
+    # given an honest non-IID-like update pointing away from the median but helping (positive score),
+    # and one with a small negative score against a starting loss of 1.0
+    g, updates = _round()
+    scores = {i: 0.01 for i in updates} | {10: 0.02, 1: -0.05 * defence.HARMFUL_LOSS_RATIO, 2: -2.0}
+    flags = defence.detect(g, updates, scores=scores, baseline_loss=1.0)
+    # then neither counts; a harmful score does
+    assert "opposed" in _signals(flags, 10, counting_only=False) and _signals(flags, 10) == set()
+    assert "negative_contribution" in _signals(flags, 1, counting_only=False) and _signals(flags, 1) == set()
+    assert "negative_contribution" in _signals(flags, 2)
+    flag = next(f for f in flags[2] if f["signal"] == "negative_contribution")
+    assert flag["threshold"] == -defence.HARMFUL_LOSS_RATIO
+    assert "opposed" in _signals(defence.detect(g, updates), 10)  # without scores, direction is all there is
+    assert "opposed" in _signals(
+        defence.detect(g, updates, scores=scores | {10: -0.001}, baseline_loss=1.0), 10
+    )
+
+
+def test_judge_rounds_counts_flagged_answered_rounds_only():
+    hit = {"signal": "norm_outlier", "counts": True}
+    info = {"signal": "copy_of_other", "counts": False}
+    records = [
+        {"round": 1, "accepted": True, "reason": "", "flags": [hit]},
+        {"round": 2, "accepted": False, "reason": "invalid: NaN"},
+        {"round": 3, "accepted": True, "reason": "", "flags": [info]},
+        {"round": 4, "accepted": False, "reason": "no reply: timed out"},
+    ]
+    malicious, evidence = defence.judge_rounds(records, rounds=4)
+    assert malicious and evidence["rounds_answered"] == 3 and evidence["rounds_flagged"] == 2
+    assert [e["round"] for e in evidence["rounds"]] == [1, 2] and evidence["rounds"][1][
+        "rejected"
+    ] == "invalid: NaN"
+    assert not defence.judge_rounds(records[:1] + records[2:], rounds=4)[0]  # 1 of 2 answered, but < 2 rounds
+    assert not defence.judge_rounds(records, rounds=4, share=0.75)[0]

@@ -65,3 +65,36 @@ def test_every_registered_rule_loads_and_robust_ones_need_three_participants():
         assert callable(rule.load())
         if rule.name != "fedavg":
             assert rule.entry.min_participants >= 3
+
+
+@pytest.mark.parametrize("name", list(defence.RULES))
+def test_the_flower_path_applies_the_registry_pure_rule(replies, name):
+    # given the round's replies, a validation loss and contribution scores (the outlier's negative)
+    loss = lambda arrays: float(np.abs(arrays[0] - 1.0).mean())  # noqa: E731
+    strategy = _Strategy(central_eval=lambda arrays: {"loss": loss(arrays)})
+    strategy.round_scores = {
+        r.metadata.src_node_id: (-1.0 if r.metadata.src_node_id == 99 else 0.1) for r in replies
+    }
+    # when both paths run
+    arrays, _ = defence.rule(name).load()(strategy, 1, replies)
+    updates = [[r.content["arrays"]["w"].numpy()] for r in replies]
+    pure = defence.rule(name).load_combine()(
+        updates,
+        [10.0] * len(replies),
+        loss=loss,
+        scores=[strategy.round_scores[r.metadata.src_node_id] for r in replies],
+    )
+    # then they agree on the aggregate and on what was left out
+    assert np.allclose(arrays["w"].numpy(), pure.arrays[0], atol=1e-6)
+    assert set(strategy.rule_exclusions) == {replies[i].metadata.src_node_id for i in pure.excluded}
+
+
+def test_validation_shapley_leaves_out_negative_values_and_never_empties_a_round(replies):
+    strategy = _Strategy()
+    strategy.round_scores = {r.metadata.src_node_id: 0.1 for r in replies} | {99: -0.5}
+    arrays, _ = rules.validation_shapley(strategy, 1, replies)
+    assert np.allclose(arrays["w"].numpy(), 1.0, atol=0.05)
+    assert list(strategy.rule_exclusions) == [99] and "Shapley value" in strategy.rule_exclusions[99]
+    strategy.round_scores = {r.metadata.src_node_id: -1.0 for r in replies}
+    arrays, _ = rules.validation_shapley(strategy, 1, replies)
+    assert strategy.rule_exclusions == {} and arrays["w"].numpy().mean() > 10  # everyone: FedAvg

@@ -237,3 +237,40 @@ def test_server_app_loads_as_flower_loads_it_from_the_app_bundle(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # then: the bundle's own modules, not the repository's package, and no Django
     assert out.stdout.splitlines() == ["strategy checkpoints", "[]"]
+
+
+def test_the_round_scores_reach_the_rule_and_the_detection_before_aggregation(global_record):
+    # given the validation Shapley rule and a scorer that says node 3 harms (below −0.5 × the loss 1.0)
+    def scorer(server_round, accepted, rejected, global_before, update_arrays, central_eval):
+        return {u.node_id: (-0.8 if u.node_id == 3 else 0.2) for u in accepted}
+
+    class Hook:
+        def on_round(self, task_round, accepted, rejected, global_np, metrics):
+            self.accepted = accepted
+
+    hook = Hook()
+    strategy = sa.ValidatingFedAvg(
+        hook=hook,
+        central_eval=lambda arrays: {"accuracy": 0.5, "loss": 1.0},
+        min_available_nodes=1,
+        aggregation_rule="validation_shapley",
+        scorer=scorer,
+    )
+    strategy._global = global_record
+    base = global_record.to_numpy_ndarrays()
+    shifted = [
+        ArrayRecord(dict(zip(global_record.keys(), [ArrayRecord([a + s])["0"] for a in base], strict=True)))
+        for s in (1, 3, 50)
+    ]
+    replies = [_reply(None, n, 10, rec) for n, rec in zip((1, 2, 3), shifted, strict=True)]
+    # when
+    arrays, _ = strategy.aggregate_train(1, replies)
+    # then node 3 is left out of the aggregate, and its flag counts against it
+    np.testing.assert_allclose(arrays.to_numpy_ndarrays()[0], base[0] + 2, rtol=1e-6)
+    assert set(strategy.rule_exclusions) == {3} and strategy.round_scores[3] == -0.8
+    flags = {u.node_id: {f["signal"]: f for f in u.flags} for u in hook.accepted}
+    assert (
+        flags[3]["negative_contribution"]["counts"]
+        and flags[3]["negative_contribution"]["threshold"] == -0.35
+    )
+    assert "negative_contribution" not in flags[1]

@@ -70,6 +70,7 @@ class ValidatingFedAvg(FedAvg):
         super().__init__(**kwargs)
         self._aggregate = load_rule(aggregation_rule)
         self.rule_exclusions: dict[int, str] = {}  # node id -> why the rule left it out (set per round)
+        self.round_scores: dict[int, float] = {}  # node id -> the round's contribution score (set per round)
         self.hook = hook or NullRoundHook()
         self._hook_info = hook_takes_info(self.hook)
         self.central_eval = central_eval  # callable(list[np.ndarray]) -> {"accuracy", "loss"}
@@ -173,6 +174,7 @@ class ValidatingFedAvg(FedAvg):
         self._check_quorum(task_round, accepted, rejected)
         arrays, train_metrics = (None, None)
         self.rule_exclusions = {}
+        self._score(task_round, accepted, rejected)  # before aggregating: a rule may use the scores
         if kept:
             arrays, train_metrics = self._aggregate(self, task_round, kept)
         for u in accepted:
@@ -180,8 +182,7 @@ class ValidatingFedAvg(FedAvg):
         new_global = arrays if arrays is not None else self._global
         global_np = new_global.to_numpy_ndarrays()
         metrics = self._round_metrics(task_round, global_np, train_metrics, accepted, rejected)
-        self._score(task_round, accepted, rejected)
-        self._detect(accepted)
+        self._detect(task_round, accepted)
         info: dict[str, Any] = {"aggregation_rule": self.aggregation_rule}
         if self.checkpoint_dir is not None:
             info.update(self._checkpoint(task_round, new_global, global_np))
@@ -235,16 +236,26 @@ class ValidatingFedAvg(FedAvg):
         )
         for u in accepted:
             u.score = float(scores.get(u.node_id, 0.0))
+        self.round_scores = {u.node_id: u.score for u in accepted}
 
-    def _detect(self, accepted: list[UpdateRecord]) -> None:
+    def _detect(self, task_round: int, accepted: list[UpdateRecord]) -> None:
         """Attach the detection signals of every accepted update (evidence, not the aggregate's business)."""
+        global_np = self._global.to_numpy_ndarrays()
         flags = defence.detect(
-            self._global.to_numpy_ndarrays(),
+            global_np,
             {u.node_id: self._kept_arrays[u.node_id] for u in accepted},
             {u.node_id: u.score for u in accepted},
+            baseline_loss=self._starting_loss(task_round, global_np),
         )
         for u in accepted:
             u.flags = flags.get(u.node_id, [])
+
+    def _starting_loss(self, task_round: int, global_np) -> float | None:
+        """The central (validation) loss of the model the round started from (None without central_eval)."""
+        if self.central_eval is None:
+            return None
+        before = self._eval_cache.get(task_round - 1) or self.central_eval(global_np)
+        return float(before["loss"]) if "loss" in before else None
 
     def _checkpoint(self, task_round: int, new_global: ArrayRecord, global_np) -> dict[str, str]:
         """Save the round's global model; returns the hook's ``checkpoint``/``checkpoint_sha256`` info."""

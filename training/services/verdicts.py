@@ -3,8 +3,10 @@
 A participant is judged **malicious** when, in at least ``TRAINING_VERDICT_ROUND_SHARE`` (env ``TRAINING_VERDICT_ROUND_PERCENT``, 50) of the rounds it
 answered (and in at least ``min(2, rounds)`` rounds), its update was rejected as invalid (not for a missed
 reply) or raised a detection signal that counts (``training.defence.detect``: norm outlier, copy of the
-global model, opposed to the round's median update, negative contribution). What an aggregation rule left
-out of one round's aggregate is not evidence. A malicious participant gets no stake and is banned by
+global model, a contribution below −0.35 × the round's starting validation loss, opposed to the round's
+median update with a negative contribution; see
+``training.defence.judge_rounds``, which the benchmarks run too). What an aggregation rule left out of one
+round's aggregate is not evidence. A malicious participant gets no stake and is banned by
 identity (all its wallets, every task) through ``tasks.services.ban_create``, with the evidence (per-round
 signals, values, thresholds, update hashes) stored and its hash on chain. Then every participant's share
 in basis points: ``training.contribution.shares_bps`` of the cumulative contributions.
@@ -15,53 +17,35 @@ from __future__ import annotations
 from django.db import transaction
 
 from tasks.models import Ban, Task
+from training import defence
 from training.contribution import shares_bps
 from training.models import Contribution, FinalModel, Update
 from training.services import common
 
-NO_REPLY = "no reply"
+NO_REPLY = defence.NO_REPLY
 
 
 def verdict_share() -> float:
-    return float(common.setting("TRAINING_VERDICT_ROUND_SHARE", 0.5))
-
-
-def _round_evidence(update: Update) -> dict | None:
-    """What counts against the participant in this round (None: nothing, or it did not answer)."""
-    if update.reason.startswith(NO_REPLY):
-        return None
-    if not update.accepted:
-        return {
-            "round": update.round.number,
-            "update_sha256": update.update_sha256,
-            "rejected": update.reason,
-        }
-    counting = [f for f in update.flags or [] if f.get("counts")]
-    if not counting:
-        return None
-    return {"round": update.round.number, "update_sha256": update.update_sha256, "signals": counting}
+    return float(common.setting("TRAINING_VERDICT_ROUND_SHARE", defence.VERDICT_ROUND_SHARE))
 
 
 def judge(*, contribution: Contribution, rounds: int) -> tuple[bool, dict]:
-    """``(malicious, evidence)`` of one participant from its update records."""
+    """``(malicious, evidence)`` of one participant from its update records (``training.defence.judge_rounds``)."""
     updates = Update.objects.filter(
         participation=contribution.participation, round__number__lte=rounds
     ).select_related("round")
-    answered = [u for u in updates if not u.reason.startswith(NO_REPLY)]
-    flagged = [e for e in map(_round_evidence, answered) if e is not None]
-    share = len(flagged) / len(answered) if answered else 0.0
-    needed = min(2, rounds)
-    malicious = len(flagged) >= needed and share >= verdict_share()
-    evidence = {
-        "wallet": contribution.wallet,
-        "rounds_answered": len(answered),
-        "rounds_flagged": len(flagged),
-        "share": round(share, 4),
-        "threshold": verdict_share(),
-        "min_rounds": needed,
-        "rounds": sorted(flagged, key=lambda e: e["round"]),
-    }
-    return malicious, evidence
+    records = [
+        {
+            "round": u.round.number,
+            "update_sha256": u.update_sha256,
+            "accepted": u.accepted,
+            "reason": u.reason,
+            "flags": u.flags,
+        }
+        for u in updates
+    ]
+    malicious, evidence = defence.judge_rounds(records, rounds=rounds, share=verdict_share())
+    return malicious, {"wallet": contribution.wallet, **evidence}
 
 
 def verdicts_and_shares(*, task: Task, rounds: int | None = None) -> None:

@@ -45,6 +45,8 @@ class Command(BaseCommand):
     help = "Create a task on a bundled dataset and register it on chain with a creator key (demo/dev)."
 
     def add_arguments(self, parser):
+        from tasks import catalog
+
         who = parser.add_mutually_exclusive_group()
         who.add_argument(
             "--dev-key",
@@ -66,7 +68,9 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--min-samples", type=int, default=10, help="minimum examples per participant")
         parser.add_argument(
-            "--aggregation", default="", help="an aggregation rule name (default: the registry's)"
+            "--aggregation",
+            default=None,
+            help=f"default: {catalog.aggregation_rule_default()} (FedAvg under its minimum of participants)",
         )
         parser.add_argument(
             "--scorer", default="", help="a contribution scorer name (default: the registry's)"
@@ -96,15 +100,26 @@ class Command(BaseCommand):
             )
         return ANVIL_DEV_KEYS[index]
 
+    @staticmethod
+    def default_rule(min_participants: int) -> str:
+        """The catalog's default rule, or the first one a task of ``min_participants`` can use."""
+        from tasks import catalog
+
+        rule = catalog.aggregation_rules.get(catalog.aggregation_rule_default())
+        if min_participants >= rule.min_participants:
+            return rule.name
+        return next(
+            e.name for e in catalog.aggregation_rules.entries() if e.min_participants <= min_participants
+        )
+
     def handle(self, *args, **o):
         from eth_account import Account
 
         from bcfl_site.siwe.services import user_get_or_create_for_address
         from contracts.devwallet import dev_send, wallet_send
-        from tasks import catalog
         from tasks.services import task_create, task_create_call, task_registration_confirm
 
-        o["aggregation"] = o["aggregation"] or catalog.aggregation_rule_default()
+        o["aggregation"] = o["aggregation"] or self.default_rule(o["min_participants"])
         key = self.creator_key(o)
         address = Account.from_key(key).address
         ds = datasets.load_dataset(o["dataset"])
