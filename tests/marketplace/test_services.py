@@ -167,3 +167,20 @@ def test_a_confirmation_posted_many_times_creates_one_record(minted, owner, buye
         created = [services.purchase_confirm(tx_hash=tx_hash, user=buyer)[1] for _ in range(100)]
     assert created.count(True) == 1
     assert Purchase.objects.count() == Licence.objects.count() == 1
+
+
+def test_a_transfer_outside_the_marketplace_moves_access_and_ends_offers(minted, owner, buyer):
+    from contracts import chain
+
+    set_terms(minted, owner)
+    list_nft(minted, owner)
+    call = chain.build_call("ModelNFT", "transferFrom", [owner.username, buyer.username, 1])
+    send({"to": call["to"], "data": call["data"]}, OWNER_KEY)
+    sync()
+    minted.refresh_from_db()
+    assert minted.owner == buyer.username and selectors.has_access(token=minted, user=buyer)
+    assert not selectors.has_access(token=minted, user=owner)
+    assert (
+        selectors.active_listing(token=minted) is None
+        and selectors.active_licence_terms(token=minted) is None
+    )
