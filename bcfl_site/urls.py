@@ -18,6 +18,7 @@ urlpatterns = [
     path("stakes/", include("training.stakes_urls")),
     path("api/v1/", include("tasks.api_urls")),
     path("api/v1/", include("training.api_urls")),
+    path("api/v1/", include("marketplace.api_urls")),
     path("api/", include("training.metadata_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -109,8 +109,11 @@ def measure_nft_and_market(env: Env, fixed: dict) -> None:
     fixed["listNFT"] = env.send(market.listNFT(t, ETH), owner)["gasUsed"]
     fixed["buyNFT"] = env.send(market.buyNFT(t), acc[4], value=ETH)["gasUsed"]
     fixed["withdraw"] = env.send(market.withdraw(), owner)["gasUsed"]
-    fixed["setLicencePrice"] = env.send(market.setLicencePrice(t, ETH // 10), acc[4])["gasUsed"]
-    fixed["buyLicence"] = env.send(market.buyLicence(t), acc[6], value=ETH // 10)["gasUsed"]
+    terms = keccak(text="licence terms text")
+    fixed["setLicenceTerms"] = env.send(market.setLicenceTerms(t, ETH // 10, 30 * 86_400, terms), acc[4])[
+        "gasUsed"
+    ]
+    fixed["buyLicence"] = env.send(market.buyLicence(t, ETH // 10, terms), acc[6], value=ETH // 10)["gasUsed"]
 
 
 ROWS = {
@@ -129,8 +132,8 @@ ROWS = {
     "pushPayouts (per holder)": f"pushPayouts, per holder (batch of min(N, {BATCH}))",
     "listNFT": "listNFT",
     "buyNFT": "buyNFT (royalty into the pool)",
-    "setLicencePrice": "setLicencePrice",
-    "buyLicence": "buyLicence (price into the pool)",
+    "setLicenceTerms": "setLicenceTerms (price, duration, terms hash)",
+    "buyLicence": "buyLicence (licence recorded with its expiry, price into the pool)",
     "withdraw": "withdraw",
 }
 

@@ -8,11 +8,20 @@ events [(event, args)] of the called contract or [(contract, event, args)] for a
 also emits StakeToken.StakesOpened). Reverts raise `ChainRevert` with the contract's custom error name.
 Share proofs are checked for real against the opened root (`bcfl_core.merkle`); transfers of shares are not
 modelled, so pushPayouts pays deposited x claimed shares / 10,000 - withdrawn.
+
+Marketplace state lives in `market_state(chain)`: NFT owners (set by mint, moved by buyNFT / transferFrom),
+approvals, listings, licence terms, licences and seller credits; the handlers check what Marketplace.sol checks
+and revert with its custom errors (own model, wrong payment, terms changed, not listed, not for sale), and
+proceeds reach the stake pool's `deposited` as StakeToken.depositRevenue would. Royalty: `royalty_bps` of the
+mint (receiver = the pool).
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
+
+from eth_utils import to_checksum_address
 
 from bcfl_core.merkle import stake_leaf_hash, verify
 from contracts.chain.errors import ChainRevert
@@ -136,6 +145,8 @@ def mint_nft(call: FakeCall) -> list[tuple]:
         raise _revert("ModelNFTAlreadyMinted", taskId=task_id, modelHash=model_hash)
     call.chain.nfts[task_id] = model_hash
     to = call.args["to"]
+    market_state(call.chain)["owners"][task_id] = to_checksum_address(to)
+    market_state(call.chain)["royalty_bps"][task_id] = int(call.args["royaltyBps"])
     minted = {
         "tokenId": task_id,
         "to": to,
@@ -211,6 +222,149 @@ def push_payouts(call: FakeCall) -> list[tuple]:
     return events
 
 
+# --- ModelNFT transfers and Marketplace ----------------------------------------------------------------
+
+
+def market_state(chain) -> dict:
+    """The fake chain's NFT/marketplace state (created on first use)."""
+    if not hasattr(chain, "_market"):
+        chain._market = {
+            "owners": {},
+            "royalty_bps": {},
+            "approved": {},
+            "listings": {},
+            "terms": {},
+            "licences": [],
+            "credits": {},
+        }
+    return chain._market
+
+
+def _owner_of(call: FakeCall, token_id: int) -> str:
+    owner = market_state(call.chain)["owners"].get(token_id)
+    if owner is None:
+        raise _revert("ERC721NonexistentToken", tokenId=token_id)
+    return owner
+
+
+def nft_approve(call: FakeCall) -> list[tuple]:
+    token_id = int(call.args["tokenId"])
+    owner = _owner_of(call, token_id)
+    if owner != call.sender:
+        raise _revert("ERC721InvalidApprover", approver=call.sender)
+    market_state(call.chain)["approved"][token_id] = to_checksum_address(call.args["to"])
+    return [("Approval", {"owner": owner, "approved": call.args["to"], "tokenId": token_id})]
+
+
+def _transfer(call: FakeCall, token_id: int, to: str) -> tuple:
+    state = market_state(call.chain)
+    old = state["owners"][token_id]
+    state["owners"][token_id] = to
+    state["approved"].pop(token_id, None)
+    return ("ModelNFT", "Transfer", {"from": old, "to": to, "tokenId": token_id})
+
+
+def nft_transfer_from(call: FakeCall) -> list[tuple]:
+    token_id = int(call.args["tokenId"])
+    if _owner_of(call, token_id) != call.sender:
+        raise _revert("ERC721InsufficientApproval", operator=call.sender, tokenId=token_id)
+    return [_transfer(call, token_id, to_checksum_address(call.args["to"]))]
+
+
+def list_nft(call: FakeCall) -> list[tuple]:
+    token_id, price = int(call.args["tokenId"]), int(call.args["price"])
+    if price == 0:
+        raise _revert("MarketplaceZeroPrice")
+    if _owner_of(call, token_id) != call.sender:
+        raise _revert("MarketplaceNotTokenOwner", tokenId=token_id, caller=call.sender)
+    state = market_state(call.chain)
+    if state["approved"].get(token_id) != call.chain.addresses.get("Marketplace"):
+        raise _revert("MarketplaceNotApproved", tokenId=token_id)
+    state["listings"][token_id] = (call.sender, price)
+    return [("NFTListed", {"tokenId": token_id, "seller": call.sender, "price": price})]
+
+
+def cancel_listing(call: FakeCall) -> list[tuple]:
+    token_id = int(call.args["tokenId"])
+    listing = market_state(call.chain)["listings"].get(token_id)
+    if listing is None:
+        raise _revert("MarketplaceNotListed", tokenId=token_id)
+    if listing[0] != call.sender:
+        raise _revert("MarketplaceNotSeller", tokenId=token_id, caller=call.sender)
+    del market_state(call.chain)["listings"][token_id]
+    return [("NFTListingCancelled", {"tokenId": token_id, "seller": call.sender})]
+
+
+def _to_pool(call: FakeCall, token_id: int, amount: int) -> tuple:
+    pool = call.chain.stakes.get(token_id)
+    if pool is None:
+        raise _revert("StakeTokenNotOpened", id=token_id)
+    pool["deposited"] += amount
+    market = call.chain.addresses.get("Marketplace", "")
+    return ("StakeToken", "RevenueDeposited", {"id": token_id, "from": market, "amount": amount})
+
+
+def buy_nft(call: FakeCall) -> list[tuple]:
+    token_id = int(call.args["tokenId"])
+    state = market_state(call.chain)
+    listing = state["listings"].get(token_id)
+    if listing is None:
+        raise _revert("MarketplaceNotListed", tokenId=token_id)
+    seller, price = listing
+    if seller == call.sender:
+        raise _revert("MarketplaceOwnModel", tokenId=token_id, buyer=call.sender)
+    if call.value != price:
+        raise _revert("MarketplaceWrongPayment", expected=price, sent=call.value)
+    if _owner_of(call, token_id) != seller:
+        raise _revert("MarketplaceListingStale", tokenId=token_id)
+    royalty = price * state["royalty_bps"].get(token_id, 0) // 10_000
+    deposit = [_to_pool(call, token_id, royalty)] if royalty else []
+    del state["listings"][token_id]
+    state["credits"][seller] = state["credits"].get(seller, 0) + price - royalty
+    sold = {"tokenId": token_id, "seller": seller, "buyer": call.sender, "price": price, "royalty": royalty}
+    return [("NFTSold", sold), *deposit, _transfer(call, token_id, call.sender)]
+
+
+def set_licence_terms(call: FakeCall) -> list[tuple]:
+    token_id, price = int(call.args["tokenId"]), int(call.args["price"])
+    terms_hash, duration = _hex(call.args["termsHash"]), int(call.args["duration"])
+    if price and terms_hash == ZERO_ROOT:
+        raise _revert("MarketplaceZeroTermsHash")
+    if _owner_of(call, token_id) != call.sender:
+        raise _revert("MarketplaceNotTokenOwner", tokenId=token_id, caller=call.sender)
+    market_state(call.chain)["terms"][token_id] = (call.sender, price, duration, terms_hash)
+    args = {"tokenId": token_id, "owner": call.sender, "price": price, "duration": duration}
+    return [("LicenceTermsSet", {**args, "termsHash": terms_hash})]
+
+
+def buy_licence(call: FakeCall) -> list[tuple]:
+    token_id = int(call.args["tokenId"])
+    expected_price, expected_hash = int(call.args["expectedPrice"]), _hex(call.args["expectedTermsHash"])
+    state = market_state(call.chain)
+    set_by, price, duration, terms_hash = state["terms"].get(token_id, ("", 0, 0, ZERO_ROOT))
+    owner = _owner_of(call, token_id)
+    if price == 0 or owner != set_by:
+        raise _revert("MarketplaceLicenceNotForSale", tokenId=token_id)
+    if owner == call.sender:
+        raise _revert("MarketplaceOwnModel", tokenId=token_id, buyer=call.sender)
+    if (price, terms_hash) != (expected_price, expected_hash):
+        raise _revert(
+            "MarketplaceLicenceTermsChanged",
+            tokenId=token_id,
+            expectedPrice=expected_price,
+            price=price,
+            expectedTermsHash=expected_hash,
+            termsHash=terms_hash,
+        )
+    if call.value != price:
+        raise _revert("MarketplaceWrongPayment", expected=price, sent=call.value)
+    deposit = _to_pool(call, token_id, price)
+    expires = 0 if duration == 0 else int(time.time()) + duration
+    state["licences"].append((token_id, call.sender, price, expires))
+    bought = {"tokenId": token_id, "buyer": call.sender, "price": price, "licenceId": len(state["licences"])}
+    return [("LicencePurchased", {**bought, "expiresAt": expires, "termsHash": terms_hash}), deposit]
+
+
 DEFAULT_HANDLERS = {
     ("TaskRegistry", "createTask"): create_task,
     ("TaskRegistry", "cancel"): cancel_task,
@@ -222,4 +376,11 @@ DEFAULT_HANDLERS = {
     ("StakeToken", "claimSharesBatch"): claim_shares_batch,
     ("StakeToken", "depositRevenue"): deposit_revenue,
     ("StakeToken", "pushPayouts"): push_payouts,
+    ("ModelNFT", "approve"): nft_approve,
+    ("ModelNFT", "transferFrom"): nft_transfer_from,
+    ("Marketplace", "listNFT"): list_nft,
+    ("Marketplace", "cancelNFTListing"): cancel_listing,
+    ("Marketplace", "buyNFT"): buy_nft,
+    ("Marketplace", "setLicenceTerms"): set_licence_terms,
+    ("Marketplace", "buyLicence"): buy_licence,
 }

@@ -188,6 +188,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "record-worker-heartbeat": {"task": "bcfl_site.jobs.heartbeat", "schedule": 10},
     "tasks-sync-chain-events": {"task": "tasks.jobs.task_sync_chain_events", "schedule": 10},
+    "marketplace-sync-chain-events": {
+        "task": "marketplace.jobs.marketplace_sync_chain_events",
+        "schedule": 10,
+    },
     "training-watchdog": {
         "task": "training.jobs.training_watchdog",
         "schedule": env_int("TRAINING_WATCHDOG_INTERVAL", 30),

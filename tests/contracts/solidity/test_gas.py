@@ -1,6 +1,7 @@
 """Gas budgets (README "Gas"): createTask <= 200k; commitRound <= 60k and independent of the number of updates;
 finalize (stakes root + reward move) <= 200k and independent of the number of holders (1, 100, 10,000 leaves);
-a share claim <= 90k; depositRevenue <= 50k and O(1) in holders; claim <= 65k."""
+a share claim <= 90k; depositRevenue <= 50k and O(1) in holders; claim <= 65k; marketplace: listNFT <= 60k,
+buyNFT (royalty into the pool) <= 130k, setLicenceTerms <= 100k, buyLicence (into the pool) <= 150k."""
 
 from __future__ import annotations
 
@@ -91,3 +92,16 @@ def test_claim_gas(env, accounts):
     env.send(env.stake.functions.safeTransferFrom(accounts[2], accounts[3], 1, 2500, b""), accounts[2])
     for who in accounts[1:4]:  # accounts[3] has no claimed leaf: its account slot is fresh
         assert env.send(env.stake.functions.claim(1), who)["gasUsed"] <= 65_000
+
+
+def test_marketplace_gas(env, accounts):
+    env.give_shares(1, [accounts[2]], [10_000])
+    env.send(env.nft.functions.mint(accounts[1], 1, keccak(text="m"), env.stake.address, 500))
+    mk, terms = env.market.functions, keccak(text="terms")
+    env.send(env.nft.functions.approve(env.market.address, 1), accounts[1])
+    assert env.send(mk.listNFT(1, ETH), accounts[1])["gasUsed"] <= 60_000
+    assert env.send(mk.setLicenceTerms(1, ETH // 10, 86_400, terms), accounts[1])["gasUsed"] <= 100_000
+    for buyer in accounts[3:5]:  # the first licence and a later one (fresh licence slots each time)
+        receipt = env.send(mk.buyLicence(1, ETH // 10, terms), buyer, value=ETH // 10)
+        assert receipt["gasUsed"] <= 150_000, receipt["gasUsed"]
+    assert env.send(mk.buyNFT(1), accounts[5], value=ETH)["gasUsed"] <= 130_000

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
-from tests.contracts.solidity.helpers import ETH, reverts
+from tests.contracts.solidity.helpers import ETH, decode_error, reverts
 
 ROYALTY_BPS = 1000  # 10 %
 
@@ -122,49 +122,122 @@ def test_royalty_to_non_pool_receiver_is_credited(env, accounts):
     assert env.market.functions.creditOf(accounts[1]).call() == ETH - ETH // 20
 
 
+TERMS = keccak(text="Non-exclusive research licence, 30 days.")
+DAY = 86_400
+
+
 def test_licences(env, accounts, model):
     mk = env.market.functions
     owner, buyer = accounts[1], accounts[6]
+    price = ETH // 10
     with reverts("MarketplaceLicenceNotForSale", model):
-        mk.buyLicence(model).transact({"from": buyer, "value": ETH})
+        mk.buyLicence(model, ETH, TERMS).transact({"from": buyer, "value": ETH})
     with reverts("MarketplaceNotTokenOwner", model, buyer):
-        mk.setLicencePrice(model, ETH).transact({"from": buyer})
-    receipt = env.send(mk.setLicencePrice(model, ETH // 10), owner)
-    assert dict(env.event(env.market, "LicencePriceSet", receipt)[0]["args"]) == {
+        mk.setLicenceTerms(model, ETH, 0, TERMS).transact({"from": buyer})
+    with reverts("MarketplaceZeroTermsHash"):
+        mk.setLicenceTerms(model, ETH, 0, b"\x00" * 32).transact({"from": owner})
+    receipt = env.send(mk.setLicenceTerms(model, price, 30 * DAY, TERMS), owner)
+    assert dict(env.event(env.market, "LicenceTermsSet", receipt)[0]["args"]) == {
         "tokenId": model,
         "owner": owner,
-        "price": ETH // 10,
+        "price": price,
+        "duration": 30 * DAY,
+        "termsHash": TERMS,
     }
-    assert mk.licencePriceOf(model).call() == ETH // 10
-    with reverts("MarketplaceWrongPayment", ETH // 10, ETH):
-        mk.buyLicence(model).transact({"from": buyer, "value": ETH})
+    assert mk.licenceTermsOf(model).call() == (owner, price, 30 * DAY, TERMS)
+    with reverts("MarketplaceWrongPayment", price, ETH):
+        mk.buyLicence(model, price, TERMS).transact({"from": buyer, "value": ETH})
     for expected_id in (1, 2):
-        receipt = env.send(mk.buyLicence(model), buyer, value=ETH // 10)
+        receipt = env.send(mk.buyLicence(model, price, TERMS), buyer, value=price)
+        now = env.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
         (ev,) = env.event(env.market, "LicencePurchased", receipt)
         assert dict(ev["args"]) == {
             "tokenId": model,
             "buyer": buyer,
-            "price": ETH // 10,
+            "price": price,
             "licenceId": expected_id,
+            "expiresAt": now + 30 * DAY,
+            "termsHash": TERMS,
         }
-    assert mk.licenceOf(2).call() == (model, buyer, ETH // 10)
+    assert mk.licenceOf(2).call() == (model, buyer, price, now + 30 * DAY)
     assert mk.licenceCount().call() == 2
-    assert env.stake.functions.totalDeposited(model).call() == 2 * ETH // 10
+    assert env.stake.functions.totalDeposited(model).call() == 2 * price
     assert env.balance(env.market.address) == 0
-    # the price lapses when the NFT changes hands
+    # the terms lapse when the NFT changes hands
     env.send(env.nft.functions.transferFrom(owner, accounts[7], model), owner)
-    assert mk.licencePriceOf(model).call() == 0
+    assert mk.licenceTermsOf(model).call() == ("0x" + "00" * 20, 0, 0, b"\x00" * 32)
     with reverts("MarketplaceLicenceNotForSale", model):
-        mk.buyLicence(model).transact({"from": buyer, "value": ETH // 10})
+        mk.buyLicence(model, price, TERMS).transact({"from": buyer, "value": price})
     # price 0 withdraws the offer
-    env.send(mk.setLicencePrice(model, ETH), accounts[7])
-    env.send(mk.setLicencePrice(model, 0), accounts[7])
+    env.send(mk.setLicenceTerms(model, ETH, 0, TERMS), accounts[7])
+    env.send(mk.setLicenceTerms(model, 0, 0, b"\x00" * 32), accounts[7])
     with reverts("MarketplaceLicenceNotForSale", model):
-        mk.buyLicence(model).transact({"from": buyer, "value": 0})
+        mk.buyLicence(model, 0, b"\x00" * 32).transact({"from": buyer, "value": 0})
+
+
+def test_perpetual_licence_has_no_expiry(env, accounts, model):
+    mk = env.market.functions
+    env.send(mk.setLicenceTerms(model, ETH, 0, TERMS), accounts[1])
+    receipt = env.send(mk.buyLicence(model, ETH, TERMS), accounts[6], value=ETH)
+    assert env.event(env.market, "LicencePurchased", receipt)[0]["args"]["expiresAt"] == 0
+    assert mk.licenceOf(1).call()[3] == 0
+
+
+def test_licence_terms_changed_after_page_load_revert(env, accounts, model):
+    mk = env.market.functions
+    owner, buyer = accounts[1], accounts[6]
+    env.send(mk.setLicenceTerms(model, ETH, 0, TERMS), owner)
+    # the owner raises the price and changes the text before the buyer's transaction lands
+    other = keccak(text="Exclusive licence.")
+    env.send(mk.setLicenceTerms(model, 2 * ETH, 0, other), owner)
+    with reverts("MarketplaceLicenceTermsChanged", model, ETH, 2 * ETH, TERMS, other):
+        mk.buyLicence(model, ETH, TERMS).transact({"from": buyer, "value": ETH})
+    with reverts("MarketplaceLicenceTermsChanged", model, 2 * ETH, 2 * ETH, TERMS, other):
+        mk.buyLicence(model, 2 * ETH, TERMS).transact({"from": buyer, "value": 2 * ETH})
+    env.send(mk.buyLicence(model, 2 * ETH, other), buyer, value=2 * ETH)
+
+
+def test_buying_ones_own_model_is_refused(env, accounts, model):
+    mk = env.market.functions
+    owner = accounts[1]
+    env.send(mk.setLicenceTerms(model, ETH, 0, TERMS), owner)
+    with reverts("MarketplaceOwnModel", model, owner):
+        mk.buyLicence(model, ETH, TERMS).transact({"from": owner, "value": ETH})
+    approve(env, owner, model)
+    env.send(mk.listNFT(model, ETH), owner)
+    with reverts("MarketplaceOwnModel", model, owner):
+        mk.buyNFT(model).transact({"from": owner, "value": ETH})
+
+
+def _revert_data(env, tx_hash) -> str:
+    """The revert output of a mined transaction (anvil's call tracer), so a same-block loser is decoded too."""
+    trace = env.w3.provider.make_request("debug_traceTransaction", [tx_hash.hex(), {"tracer": "callTracer"}])
+    return trace["result"]["output"]
+
+
+def test_racing_buyers_exactly_one_wins(env, accounts, model):
+    mk = env.market.functions
+    seller, first, second = accounts[1], accounts[4], accounts[5]
+    approve(env, seller, model)
+    env.send(mk.listNFT(model, ETH), seller)
+    env.w3.provider.make_request("evm_setAutomine", [False])
+    try:
+        fee = {"gas": 300_000, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "value": ETH}
+        h1 = mk.buyNFT(model).transact({"from": first, **fee})
+        h2 = mk.buyNFT(model).transact({"from": second, **fee})
+        env.w3.provider.make_request("evm_mine", [])
+    finally:
+        env.w3.provider.make_request("evm_setAutomine", [True])
+    r1, r2 = (env.w3.eth.wait_for_transaction_receipt(h) for h in (h1, h2))
+    assert r1["blockNumber"] == r2["blockNumber"]  # the same block: a real race
+    assert (r1["status"], r2["status"]) == (1, 0)
+    assert env.nft.functions.ownerOf(model).call() == first
+    assert decode_error(_revert_data(env, h2)) == ("MarketplaceNotListed", (model,))
+    assert env.balance(second) > 0 and env.balance(env.market.address) == mk.creditOf(seller).call()
 
 
 def test_licence_requires_opened_stakes(env, accounts):
     token_id = env.mint_model(accounts[1], keccak(text="no-shares"))
-    env.send(env.market.functions.setLicencePrice(token_id, ETH), accounts[1])
+    env.send(env.market.functions.setLicenceTerms(token_id, ETH, 0, TERMS), accounts[1])
     with reverts("StakeTokenNotOpened", token_id):
-        env.market.functions.buyLicence(token_id).transact({"from": accounts[2], "value": ETH})
+        env.market.functions.buyLicence(token_id, ETH, TERMS).transact({"from": accounts[2], "value": ETH})

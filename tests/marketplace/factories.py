@@ -1,0 +1,55 @@
+"""factory_boy factories of the marketplace (rows as the services record them from verified events)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+from eth_utils import keccak
+from factory.django import DjangoModelFactory
+
+from marketplace.models import Licence, LicenceTerms, ModelToken
+from tests.tasks.factories import TaskFactory
+
+
+class ModelTokenFactory(DjangoModelFactory):
+    """A minted model NFT owned by its task's creator."""
+
+    class Meta:
+        model = ModelToken
+
+    task = factory.SubFactory(TaskFactory, status="completed")
+    chain_id = 31337
+    token_id = factory.SelfAttribute("task.chain_task_id")
+    owner = factory.SelfAttribute("task.creator.username")
+
+
+class LicenceTermsFactory(DjangoModelFactory):
+    class Meta:
+        model = LicenceTerms
+
+    token = factory.SubFactory(ModelTokenFactory)
+    set_by = factory.SelfAttribute("token.owner")
+    price_wei = Decimal(10**17)
+    duration_s = 30 * 86_400
+    terms = "Non-exclusive research licence."
+    terms_hash = factory.LazyAttribute(lambda o: "0x" + keccak(text=o.terms).hex())
+    active = True
+    tx_hash = factory.Sequence(lambda i: "0x" + keccak(text=f"terms-{i}").hex())
+
+
+class LicenceFactory(DjangoModelFactory):
+    """A licence valid for 30 more days (pass `expires_at` in the past for an expired one)."""
+
+    class Meta:
+        model = Licence
+
+    token = factory.SubFactory(ModelTokenFactory)
+    buyer = factory.Sequence(lambda i: f"0x{0xA11CE000 + i:040x}")
+    price_wei = Decimal(10**17)
+    licence_id = factory.Sequence(lambda i: i + 1)
+    terms_hash = "0x" + "11" * 32
+    expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
+    tx_hash = factory.Sequence(lambda i: "0x" + keccak(text=f"licence-{i}").hex())
