@@ -1,10 +1,15 @@
 import pytest
+from hypothesis import settings
 
 from tests.anvil import DEV_KEYS, Anvil
 
 # Tests that use these fixtures start a real anvil node: they get the `anvil` marker automatically, so
 # `pytest -m "not slow and not anvil"` runs without any chain.
 ANVIL_FIXTURES = frozenset({"anvil", "fresh_anvil"})
+
+# Timed assertions do not belong in tests (machines are noisy): no per-example deadline for hypothesis.
+settings.register_profile("bcfl", deadline=None)
+settings.load_profile("bcfl")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own `-m` deselection sees the items
