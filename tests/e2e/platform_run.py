@@ -115,7 +115,7 @@ def start_platform_run(
     rounds: int,
     min_participants: int,
     round_timeout: float = 180.0,
-    heartbeat_timeout: float = 12,
+    heartbeat_timeout: float = 25,  # a loaded 2-core machine can take >12 s to start a ServerApp
     isolation: str = "subprocess",
 ) -> PlatformRun:
     """Everything up to a launched Flower run. The caller must `stop()` the result (also on failure)."""
