@@ -98,12 +98,23 @@ def recruiting_tasks(*, limit: int = HOME_LIST_LIMIT) -> list:
     return list(task_selectors.task_list(status=Task.Status.RECRUITING)[:limit])
 
 
+def _model_url(task) -> str:
+    from django.core.exceptions import ObjectDoesNotExist
+    from django.urls import reverse
+
+    try:
+        token = task.model_token
+    except ObjectDoesNotExist:
+        return ""
+    return reverse("marketplace:detail", args=[token.token_id])
+
+
 def completed_models(*, limit: int = HOME_LIST_LIMIT) -> list[dict]:
     """Trained models of completed tasks, newest first: one query (final model, task, its last round).
 
     Each item: {"task": Task, "title": str, "accuracy": float | None (0..1, the final round's validation
     accuracy), "accuracy_percent": float | None, "task_url": str, "nft_url": str ("" without an on-chain id; `/api/nft/<chain_task_id>`,
-    the ERC-721 token metadata)}. Extend the queryset and the dict here to show more per model.
+    the ERC-721 token metadata), "model_url": str (the marketplace's model page, "" before the NFT is minted)}. Extend the queryset and the dict here to show more per model.
     """
     from django.urls import reverse
 
@@ -112,7 +123,7 @@ def completed_models(*, limit: int = HOME_LIST_LIMIT) -> list[dict]:
 
     finals = (
         FinalModel.objects.filter(task__status=Task.Status.COMPLETED)
-        .select_related("task", "source_round")
+        .select_related("task", "source_round", "task__model_token")
         .order_by("-created_at", "-pk")[:limit]
     )
     out = []
@@ -127,6 +138,7 @@ def completed_models(*, limit: int = HOME_LIST_LIMIT) -> list[dict]:
                 if fm.source_round.accuracy is None
                 else 100 * fm.source_round.accuracy,
                 "task_url": reverse("tasks:detail", args=[task.pk]),
+                "model_url": _model_url(task),
                 "nft_url": (
                     reverse("metadata:nft", args=[task.chain_task_id])
                     if task.chain_task_id is not None

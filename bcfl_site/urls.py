@@ -16,6 +16,7 @@ urlpatterns = [
     path("tasks/", include("tasks.urls")),
     path("tasks/", include("training.urls")),
     path("stakes/", include("training.stakes_urls")),
+    path("marketplace/", include("marketplace.urls")),
     path("api/v1/", include("tasks.api_urls")),
     path("api/v1/", include("training.api_urls")),
     path("api/v1/", include("marketplace.api_urls")),

@@ -3,7 +3,9 @@ queryset, every per-row fact an annotation, so a page costs the same number of q
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from decimal import Decimal
+
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from eth_utils import is_hex_address, to_checksum_address
 
@@ -13,11 +15,13 @@ SORTS = {
     "newest": ("-minted_at", "-pk"),
     "oldest": ("minted_at", "pk"),
     "title": ("task__title", "pk"),
-    "licence_price": ("licence_price", "pk"),
-    "-licence_price": ("-licence_price", "pk"),
-    "nft_price": ("nft_price", "pk"),
-    "-nft_price": ("-nft_price", "pk"),
+    "licence_price": (F("licence_price").asc(nulls_last=True), "pk"),
+    "-licence_price": (F("licence_price").desc(nulls_last=True), "pk"),
+    "nft_price": (F("nft_price").asc(nulls_last=True), "pk"),
+    "-nft_price": (F("nft_price").desc(nulls_last=True), "pk"),
     "licences_sold": ("-licences_sold", "pk"),
+    "accuracy": (F("accuracy").desc(nulls_last=True), "pk"),
+    "sales": ("-sales_count", "-licences_sold", "pk"),
 }
 
 
@@ -38,38 +42,80 @@ def model_list(
     *,
     q: str = "",
     model_kind: str = "",
+    dataset: str = "",
     licence_for_sale: bool | None = None,
     nft_for_sale: bool | None = None,
     owner: str = "",
+    accuracy_min: float | None = None,
+    accuracy_max: float | None = None,
+    price_min_wei: int | None = None,
+    price_max_wei: int | None = None,
     sort: str = "newest",
 ) -> QuerySet[ModelToken]:
     """Minted models with their task, creator, final model, terms in force and listing as annotations:
     `licence_price`, `licence_duration`, `licence_terms_hash`, `nft_price` (None when not for sale),
-    `licences_sold`. `q` searches title and description; `sort` is one of `SORTS`."""
-    terms = LicenceTerms.objects.filter(
-        token=OuterRef("pk"), active=True, set_by=OuterRef("owner"), price_wei__gt=0
-    ).order_by("-updated_at")
-    listing = Listing.objects.filter(token=OuterRef("pk"), active=True, seller=OuterRef("owner")).order_by(
-        "-updated_at"
-    )
-    qs = ModelToken.objects.select_related("task", "task__creator", "task__final_model").annotate(
-        licence_price=Subquery(terms.values("price_wei")[:1]),
-        licence_duration=Subquery(terms.values("duration_s")[:1]),
-        licence_terms_hash=Subquery(terms.values("terms_hash")[:1]),
-        nft_price=Subquery(listing.values("price_wei")[:1]),
-        licences_sold=Count("licences", distinct=True),
-    )
+    `licences_sold`, `sales_count` (NFT sales), `accuracy` (0..1, the final model's source round).
+
+    `q` searches title, description, model kind and dataset; `accuracy_*` bound the accuracy (0..1);
+    `price_*_wei` keep models whose licence price or NFT price lies in the range (wei); `sort` is one of
+    `SORTS`."""
+    qs = _annotated()
     if q:
-        qs = qs.filter(Q(task__title__icontains=q) | Q(task__description__icontains=q))
+        qs = qs.filter(
+            Q(task__title__icontains=q)
+            | Q(task__description__icontains=q)
+            | Q(task__model_kind__icontains=q)
+            | Q(task__validation_summary__dataset__icontains=q)
+        )
     if model_kind:
         qs = qs.filter(task__model_kind=model_kind)
+    if dataset:
+        qs = qs.filter(task__validation_summary__dataset=dataset)
     if licence_for_sale is not None:
         qs = qs.filter(licence_price__isnull=not licence_for_sale)
     if nft_for_sale is not None:
         qs = qs.filter(nft_price__isnull=not nft_for_sale)
     if owner and is_hex_address(owner):
         qs = qs.filter(owner=to_checksum_address(owner))
+    if accuracy_min is not None:
+        qs = qs.filter(accuracy__gte=accuracy_min)
+    if accuracy_max is not None:
+        qs = qs.filter(accuracy__lte=accuracy_max)
+    qs = _price_range(qs, price_min_wei, price_max_wei)
     return qs.order_by(*SORTS.get(sort, SORTS["newest"]))
+
+
+def _annotated() -> QuerySet[ModelToken]:
+    terms = LicenceTerms.objects.filter(
+        token=OuterRef("pk"), active=True, set_by=OuterRef("owner"), price_wei__gt=0
+    ).order_by("-updated_at")
+    listing = Listing.objects.filter(token=OuterRef("pk"), active=True, seller=OuterRef("owner")).order_by(
+        "-updated_at"
+    )
+    return ModelToken.objects.select_related(
+        "task", "task__creator", "task__final_model", "task__final_model__source_round"
+    ).annotate(
+        licence_price=Subquery(terms.values("price_wei")[:1]),
+        licence_duration=Subquery(terms.values("duration_s")[:1]),
+        licence_terms_hash=Subquery(terms.values("terms_hash")[:1]),
+        nft_price=Subquery(listing.values("price_wei")[:1]),
+        licences_sold=Count("licences", distinct=True),
+        sales_count=Count("sales", distinct=True),
+        accuracy=F("task__final_model__source_round__accuracy"),
+    )
+
+
+def _price_range(qs: QuerySet[ModelToken], low: int | None, high: int | None) -> QuerySet[ModelToken]:
+    if low is None and high is None:
+        return qs
+    licence, nft = Q(licence_price__isnull=False), Q(nft_price__isnull=False)
+    if low is not None:
+        licence &= Q(licence_price__gte=Decimal(low))
+        nft &= Q(nft_price__gte=Decimal(low))
+    if high is not None:
+        licence &= Q(licence_price__lte=Decimal(high))
+        nft &= Q(nft_price__lte=Decimal(high))
+    return qs.filter(licence | nft)
 
 
 def model_get(*, token_id: int) -> ModelToken | None:
@@ -78,10 +124,14 @@ def model_get(*, token_id: int) -> ModelToken | None:
     return model_list().filter(chain_id=settings.CHAIN_ID, token_id=token_id).first()
 
 
+def datasets() -> list[str]:
+    """The datasets of minted models (for the browse page's filter), sorted."""
+    names = ModelToken.objects.values_list("task__validation_summary__dataset", flat=True).distinct()
+    return sorted({str(n) for n in names if n})
+
+
 def listings_active() -> QuerySet[Listing]:
     """NFTs for sale now (listed by their current owner), newest first."""
-    from django.db.models import F
-
     return (
         Listing.objects.filter(active=True, seller=F("token__owner"))
         .select_related("token", "token__task")
