@@ -309,12 +309,18 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
         )
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert f"OK: task {task.pk}, {ROUNDS} round(s) verified" in verify.stdout
+        assert "stakes: OK root 0x" in verify.stdout  # the trail to its end: shares, root, claims, payouts
+        # and: the NFT is the creator's and the reward sits in the stake pool (the chain worker sent both)
+        token = task.chain_task_id
+        assert chain.call("ModelNFT", "ownerOf", [token]).lower() == task.creator.username.lower()
+        assert int(chain.call("StakeToken", "totalDeposited", [token])) == int(task.reward_wei)
         timings["verified_s"] = round(time.monotonic() - t0, 1)
 
         # and: the task page shows the progress
         with urllib.request.urlopen(f"{live_server.url}/tasks/{task.pk}/", timeout=30) as resp:  # noqa: S310
             page = resp.read().decode()
         assert f"Round {ROUNDS} of {ROUNDS}" in page
+        assert "Escrow and stakes" in page and f"Model NFT #{token} minted to the creator" in page
 
         # and: simulate_participants ends by itself once the task is past training
         try:
