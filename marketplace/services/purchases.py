@@ -13,7 +13,7 @@ from contracts import chain, wallet_tx
 from marketplace.models import Purchase
 from marketplace.selectors import active_licence_terms, active_listing
 from marketplace.services.errors import MarketplaceRefused, eth, revert_refusal
-from marketplace.services.records import record_purchase
+from marketplace.services.records import record_purchase_created
 
 GAS_ALLOWANCE_WEI = (
     10**15
@@ -127,6 +127,4 @@ def purchase_confirm(*, tx_hash: str, user, wait_seconds: float = 0.0) -> tuple[
             raise MarketplaceRefused("wrong_sender", "This purchase was made by another wallet.")
         return existing, False
     confirmed = _confirmed_purchase(tx_hash, user, wait_seconds)
-    before = Purchase.objects.filter(tx_hash=confirmed.tx_hash).exists()
-    purchase = record_purchase(event=confirmed.event, source="page", user=user, fee_wei=confirmed.fee_wei)
-    return purchase, not before
+    return record_purchase_created(event=confirmed.event, source="page", user=user, fee_wei=confirmed.fee_wei)

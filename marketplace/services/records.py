@@ -124,6 +124,13 @@ def _expiry(seconds: int) -> dt.datetime | None:
 def record_purchase(*, event: dict, source: str, user=None, fee_wei: int | None = None) -> Purchase:
     """LicencePurchased (grants the licence) or NFTSold (records the sale and the new owner), keyed by tx hash:
     a second call, concurrent or not, returns the existing Purchase and creates nothing."""
+    return record_purchase_created(event=event, source=source, user=user, fee_wei=fee_wei)[0]
+
+
+def record_purchase_created(
+    *, event: dict, source: str, user=None, fee_wei: int | None = None
+) -> tuple[Purchase, bool]:
+    """`record_purchase`, and whether this call created the record (exactly one of concurrent calls does)."""
     args, tx_hash = event["args"], event["tx_hash"].lower()
     token = token_get(token_id=int(args["tokenId"]))
     buyer = to_checksum_address(args["buyer"])
@@ -143,7 +150,7 @@ def record_purchase(*, event: dict, source: str, user=None, fee_wei: int | None 
             },
         )
         if not created:
-            return purchase
+            return purchase, False
         block = int(event["block_number"])
         if kind == Purchase.Kind.LICENCE:
             Licence.objects.create(
@@ -169,4 +176,4 @@ def record_purchase(*, event: dict, source: str, user=None, fee_wei: int | None 
             )
             token.listings.filter(active=True).update(active=False)
             record_transfer(event={"args": {"tokenId": token.token_id, "to": buyer}, "block_number": block})
-    return purchase
+    return purchase, True

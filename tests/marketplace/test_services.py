@@ -140,13 +140,17 @@ def test_a_purchase_whose_page_was_closed_lands_from_the_index(minted, owner, bu
 
 def _concurrent_confirms(tx_hash: str, user, n: int) -> list:
     results, barrier = [], threading.Barrier(n)
+    # PostgreSQL's max_connections is 100 (shared with the test's own connection and other clients): the
+    # threads start together and race, at most 50 of them holding a connection at a time.
+    connections_free = threading.BoundedSemaphore(50)
 
     def confirm():
-        try:
-            barrier.wait()
-            results.append(services.purchase_confirm(tx_hash=tx_hash, user=user)[1])
-        finally:
-            connection.close()
+        barrier.wait()
+        with connections_free:
+            try:
+                results.append(services.purchase_confirm(tx_hash=tx_hash, user=user)[1])
+            finally:
+                connection.close()
 
     threads = [threading.Thread(target=confirm) for _ in range(n)]
     for t in threads:
