@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: demo test test-fast lint format compile check-artifacts gas fuzz setup clean-demo
+.PHONY: demo test test-fast lint format compile check-artifacts gas fuzz bench-web setup clean-demo
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -55,6 +55,10 @@ check-artifacts: setup
 
 gas: setup
 	$(PY) benchmarks/gas.py
+
+## Web latency/throughput on PostgreSQL (127.0.0.1:5432) with 10,000 models: gunicorn + locust, ~3 minutes.
+bench-web: setup
+	$(PY) benchmarks/web.py
 
 ## The StakeToken property test (hypothesis state machine on anvil) with 10,000 sequences instead of CI's 200.
 FUZZ_EXAMPLES ?= 10000

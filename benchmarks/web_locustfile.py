@@ -1,0 +1,24 @@
+"""Locust user for `benchmarks/web.py`: GETs one endpoint's paths (BENCH_PATHS, one per line, picked at random)
+with no think time, as if behind a TLS proxy (`X-Forwarded-Proto: https`, what production settings expect).
+Every request is named BENCH_NAME, so the stats have one row per endpoint. A non-200 answer is a failure."""
+
+from __future__ import annotations
+
+import os
+import random
+
+from locust import FastHttpUser, constant, task
+
+PATHS = [p for p in os.environ.get("BENCH_PATHS", "/").splitlines() if p]
+NAME = os.environ.get("BENCH_NAME", "endpoint")
+HEADERS = {"X-Forwarded-Proto": "https", "Accept": "text/html,application/json"}
+
+
+class Visitor(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def get(self) -> None:
+        with self.client.get(random.choice(PATHS), headers=HEADERS, name=NAME, catch_response=True) as resp:
+            if resp.status_code != 200:
+                resp.failure(f"HTTP {resp.status_code}")
