@@ -271,6 +271,6 @@ def test_the_round_scores_reach_the_rule_and_the_detection_before_aggregation(gl
     flags = {u.node_id: {f["signal"]: f for f in u.flags} for u in hook.accepted}
     assert (
         flags[3]["negative_contribution"]["counts"]
-        and flags[3]["negative_contribution"]["threshold"] == -0.35
+        and flags[3]["negative_contribution"]["threshold"] == -0.5
     )
     assert "negative_contribution" not in flags[1]
