@@ -127,7 +127,7 @@ OPPOSED_LOSS_RATIO = 0.05  # ... and with a contribution below −this × the ro
 FLIPPED_SIGN_AGREEMENT = 0.45  # sign agreement with the median update below this: decisive (sign flip)
 FLIPPED_MIN_UPDATES = 5  # the median of fewer updates is too noisy a reference for a decisive signal
 HARMFUL_LOSS_RATIO = 0.5  # a contribution below −this × the round's starting validation loss counts
-DECISIVE_LOSS_RATIO = 1.0  # ... below −this × the starting loss: "harmful_contribution", decisive
+DECISIVE_LOSS_RATIO = 1.5  # ... below −this × the starting loss: "harmful_contribution", decisive
 DECISIVE_SIGNALS = frozenset({"flipped", "harmful_contribution"})  # see judge_rounds
 
 
@@ -155,7 +155,9 @@ def detect(
     * ``copy_of_global`` (free rider) counts; ``copy_of_other`` is evidence only (the original and the
       copy are indistinguishable).
     * ``negative_contribution``: counts below ``−HARMFUL_LOSS_RATIO × baseline_loss`` (any negative value
-      without a baseline); ``harmful_contribution`` instead below ``−DECISIVE_LOSS_RATIO × baseline_loss``
+      without a baseline) when the geometry corroborates it (opposed, under 55% sign agreement or a norm
+      outlier): an honest skewed update aligned with the median can cost a converged model's validation
+      loss its whole size; ``harmful_contribution`` instead below ``−DECISIVE_LOSS_RATIO × baseline_loss``
       (decisive). Small negative values are what a small validation set says of honest updates whose data
       differ from it.
     """
@@ -173,7 +175,7 @@ def detect(
             *round_.direction_signals(n, counts=opposed_counts, agreement=agreement),
             *round_.flip_signals(n, agreement if score is None or score < 0 else None),
             *round_.copy_signals(n),
-            *_score_signals(n, scores, baseline_loss),
+            *_score_signals(n, scores, baseline_loss, corroborated=round_.corroborates(n, agreement)),
         ]
     return out
 
@@ -231,6 +233,15 @@ class _RoundGeometry:
         same = self.np.sign(self.deltas[n][nonzero]) == self.np.sign(self.reference[nonzero])
         return float(same.mean())
 
+    def corroborates(self, n: int, agreement: float | None) -> bool:
+        """Whether the geometry backs a harmful score: opposed, under 55% sign agreement or a norm outlier
+        (True without a reference: fewer than 3 updates)."""
+        if self.reference is None or self.ref_norm == 0 or agreement is None:
+            return True
+        cosine = float(self.deltas[n] @ self.reference / (self.norms[n] * self.ref_norm))
+        big = self.median_norm > 0 and self.norms[n] > NORM_OUTLIER_RATIO * self.median_norm
+        return cosine <= OPPOSED_COSINE or agreement < OPPOSED_SIGN_AGREEMENT or big
+
     def direction_signals(self, n: int, counts: bool = True, agreement: float | None = None) -> list[dict]:
         if self.reference is None or self.ref_norm == 0 or self.norms[n] == 0:
             return []
@@ -260,7 +271,9 @@ class _RoundGeometry:
         return out
 
 
-def _score_signals(n: int, scores: dict[int, float] | None, baseline_loss: float | None) -> list[dict]:
+def _score_signals(
+    n: int, scores: dict[int, float] | None, baseline_loss: float | None, corroborated: bool = True
+) -> list[dict]:
     if scores is None or scores.get(n, 0.0) >= 0:
         return []
     score = float(scores[n])
@@ -275,7 +288,10 @@ def _score_signals(n: int, scores: dict[int, float] | None, baseline_loss: float
     detail += (
         f" (counts below {threshold:.4g}, {HARMFUL_LOSS_RATIO:g} × the starting loss {baseline_loss:.4g})"
     )
-    return [_flag("negative_contribution", score, round(threshold, 6), detail, counts=score < threshold)]
+    if not corroborated:
+        detail += "; its direction agrees with the round's median update, so it does not count"
+    counts = score < threshold and corroborated
+    return [_flag("negative_contribution", score, round(threshold, 6), detail, counts=counts)]
 
 
 # --- verdicts: a participant judged from its rounds ---------------------------------------------------------

@@ -75,8 +75,12 @@ def test_opposed_and_small_negative_contributions_are_evidence_only():
     # then neither of the first two counts (nor is the helping one "flipped"); the others do
     assert "opposed" in _signals(flags, 10, counting_only=False) and _signals(flags, 10) == set()
     assert "negative_contribution" in _signals(flags, 1, counting_only=False) and _signals(flags, 1) == set()
-    assert _signals(flags, 3) == {"negative_contribution"}
+    # below the counting threshold but aligned with the median update: evidence only (no corroboration) ...
+    assert "negative_contribution" in _signals(flags, 3, counting_only=False) and _signals(flags, 3) == set()
     assert next(f for f in flags[3])["threshold"] == -defence.HARMFUL_LOSS_RATIO
+    # ... while the same score from the opposed update counts
+    opposed = defence.detect(g, updates, scores=scores | {10: harmful}, baseline_loss=1.0)
+    assert "negative_contribution" in _signals(opposed, 10)
     assert _signals(flags, 2) == {"harmful_contribution"}
     assert next(f for f in flags[2])["threshold"] == -defence.DECISIVE_LOSS_RATIO
     assert {"opposed", "flipped"} <= _signals(defence.detect(g, updates), 10)  # without scores: geometry
