@@ -122,7 +122,13 @@ NORM_OUTLIER_RATIO = 4.0  # ‖δ_i‖ above this many times the round's median 
 COPY_OF_GLOBAL_RATIO = 1e-3  # ‖δ_i‖ below this fraction of the median norm: the global model sent back
 COPY_OF_OTHER_RATIO = 1e-6  # ‖θ_i − θ_j‖ below this fraction of the median norm: another's update re-sent
 OPPOSED_COSINE = 0.0  # cosine to the coordinate-wise median update at or below this: pulls the other way
-HARMFUL_LOSS_RATIO = 0.35  # a contribution below −this × the round's starting validation loss counts
+OPPOSED_SIGN_AGREEMENT = 0.55  # with scores, "opposed" counts only below this sign agreement (see detect)
+OPPOSED_LOSS_RATIO = 0.05  # ... and with a contribution below −this × the round's starting validation loss
+FLIPPED_SIGN_AGREEMENT = 0.45  # sign agreement with the median update below this: decisive (sign flip)
+FLIPPED_MIN_UPDATES = 5  # the median of fewer updates is too noisy a reference for a decisive signal
+HARMFUL_LOSS_RATIO = 0.5  # a contribution below −this × the round's starting validation loss counts
+DECISIVE_LOSS_RATIO = 1.5  # ... below −this × the starting loss: "harmful_contribution", decisive
+DECISIVE_SIGNALS = frozenset({"flipped", "harmful_contribution"})  # see judge_rounds
 
 
 def detect(
@@ -136,24 +142,42 @@ def detect(
     ``global_arrays``: the model the round started from; ``scores``: the round's contribution scores
     (Shapley values on the validation loss); ``baseline_loss``: the validation loss of the model the round
     started from. Returns ``{node_id: [{"signal", "value", "threshold", "counts", "detail"}]}`` (an empty
-    list = clean). Signals: ``norm_outlier``, ``copy_of_global`` (free rider), ``opposed`` (cosine to the
-    coordinate-wise median update, a robust reference, at or below 0; with scores it counts only when the
-    update's contribution is negative too: honest non-IID updates point away from the median and help),
-    ``copy_of_other`` (evidence only: the original and the copy are indistinguishable),
-    ``negative_contribution`` (counts below ``−HARMFUL_LOSS_RATIO × baseline_loss``, any negative value
-    without a baseline: small negative values are what a small validation set says of honest updates
-    whose data differ from it, late in training).
+    list = clean). Signals, measured against the coordinate-wise median update (a robust reference):
+
+    * ``norm_outlier`` (norm above 4× the median norm) and ``opposed`` (cosine at or below 0) count alone
+      only without scores. With scores, a large update counts through its contribution only, and an
+      opposed one only when its contribution is below ``−OPPOSED_LOSS_RATIO × baseline_loss`` (below 0
+      without a baseline) *and* fewer than 55% of its coordinates agree in sign with the median update: honest non-IID updates point away from the median, grow when a rule
+      keeps leaving them out, and make a balanced validation loss slightly worse, round after round.
+    * ``flipped``: below 45% sign agreement with the median update (≥ 5 updates; with scores, and a negative
+      contribution): most coordinates pulled the other way, which no honest update did in
+      benchmarks/robustness.py (honest minimum 0.48 on Dirichlet α = 0.3 data); decisive (see judge_rounds).
+    * ``copy_of_global`` (free rider) counts; ``copy_of_other`` is evidence only (the original and the
+      copy are indistinguishable).
+    * ``negative_contribution``: counts below ``−HARMFUL_LOSS_RATIO × baseline_loss`` (any negative value
+      without a baseline) when the geometry corroborates it (opposed, under 55% sign agreement or a norm
+      outlier): an honest skewed update aligned with the median can cost a converged model's validation
+      loss its whole size; ``harmful_contribution`` instead below ``−DECISIVE_LOSS_RATIO × baseline_loss``
+      (decisive). Small negative values are what a small validation set says of honest updates whose data
+      differ from it.
     """
     round_ = _RoundGeometry(global_arrays, updates)
-    return {
-        n: [
-            *round_.norm_signals(n),
-            *round_.direction_signals(n, counts=scores is None or scores.get(n, 0.0) < 0),
+    out = {}
+    for n in round_.nodes:
+        score = None if scores is None else float(scores.get(n, 0.0))
+        agreement = round_.sign_agreement(n)
+        harm = 0.0 if baseline_loss is None else -OPPOSED_LOSS_RATIO * float(baseline_loss)
+        opposed_counts = score is None or (
+            score < min(harm, 0.0) and agreement is not None and agreement < OPPOSED_SIGN_AGREEMENT
+        )
+        out[n] = [
+            *round_.norm_signals(n, outlier_counts=score is None),
+            *round_.direction_signals(n, counts=opposed_counts, agreement=agreement),
+            *round_.flip_signals(n, agreement if score is None or score < 0 else None),
             *round_.copy_signals(n),
-            *_score_signals(n, scores, baseline_loss),
+            *_score_signals(n, scores, baseline_loss, corroborated=round_.corroborates(n, agreement)),
         ]
-        for n in round_.nodes
-    }
+    return out
 
 
 def _flag(signal: str, value: float, threshold: float, detail: str, counts: bool = True) -> dict:
@@ -186,25 +210,54 @@ class _RoundGeometry:
         self.reference = np.median(np.stack(list(self.deltas.values())), axis=0) if many else None
         self.ref_norm = float(np.linalg.norm(self.reference)) if many else 0.0
 
-    def norm_signals(self, n: int) -> list[dict]:
+    def norm_signals(self, n: int, outlier_counts: bool = True) -> list[dict]:
         norm, median = self.norms[n], self.median_norm
         out = []
         if median > 0 and len(self.nodes) >= 3 and norm > NORM_OUTLIER_RATIO * median:
             detail = f"update norm {norm:.4g} is {norm / median:.1f}× the round's median"
-            out.append(_flag("norm_outlier", norm / median, NORM_OUTLIER_RATIO, detail))
+            out.append(
+                _flag("norm_outlier", norm / median, NORM_OUTLIER_RATIO, detail, counts=outlier_counts)
+            )
         if median > 0 and norm < COPY_OF_GLOBAL_RATIO * median:
             detail = "the update is (nearly) the global model it was sent: no training"
             out.append(_flag("copy_of_global", norm / median, COPY_OF_GLOBAL_RATIO, detail))
         return out
 
-    def direction_signals(self, n: int, counts: bool = True) -> list[dict]:
+    def sign_agreement(self, n: int) -> float | None:
+        """Share of the coordinates where ``δ_n`` has the sign of the median update (None: no reference)."""
+        if self.reference is None or self.norms[n] == 0:
+            return None
+        nonzero = self.reference != 0
+        if not nonzero.any():
+            return None
+        same = self.np.sign(self.deltas[n][nonzero]) == self.np.sign(self.reference[nonzero])
+        return float(same.mean())
+
+    def corroborates(self, n: int, agreement: float | None) -> bool:
+        """Whether the geometry backs a harmful score: opposed, under 55% sign agreement or a norm outlier
+        (True without a reference: fewer than 3 updates)."""
+        if self.reference is None or self.ref_norm == 0 or agreement is None:
+            return True
+        cosine = float(self.deltas[n] @ self.reference / (self.norms[n] * self.ref_norm))
+        big = self.median_norm > 0 and self.norms[n] > NORM_OUTLIER_RATIO * self.median_norm
+        return cosine <= OPPOSED_COSINE or agreement < OPPOSED_SIGN_AGREEMENT or big
+
+    def direction_signals(self, n: int, counts: bool = True, agreement: float | None = None) -> list[dict]:
         if self.reference is None or self.ref_norm == 0 or self.norms[n] == 0:
             return []
         cosine = float(self.deltas[n] @ self.reference / (self.norms[n] * self.ref_norm))
         if cosine > OPPOSED_COSINE:
             return []
         detail = f"cosine {cosine:.3f} to the round's median update"
+        if agreement is not None:
+            detail += f", {agreement:.0%} of its coordinates agree with it in sign"
         return [_flag("opposed", cosine, OPPOSED_COSINE, detail, counts=counts)]
+
+    def flip_signals(self, n: int, agreement: float | None) -> list[dict]:
+        if agreement is None or len(self.nodes) < FLIPPED_MIN_UPDATES or agreement >= FLIPPED_SIGN_AGREEMENT:
+            return []
+        detail = f"only {agreement:.0%} of its coordinates agree in sign with the round's median update"
+        return [_flag("flipped", agreement, FLIPPED_SIGN_AGREEMENT, detail)]
 
     def copy_signals(self, n: int) -> list[dict]:
         out = []
@@ -218,18 +271,27 @@ class _RoundGeometry:
         return out
 
 
-def _score_signals(n: int, scores: dict[int, float] | None, baseline_loss: float | None) -> list[dict]:
+def _score_signals(
+    n: int, scores: dict[int, float] | None, baseline_loss: float | None, corroborated: bool = True
+) -> list[dict]:
     if scores is None or scores.get(n, 0.0) >= 0:
         return []
-    threshold = -HARMFUL_LOSS_RATIO * float(baseline_loss) if baseline_loss is not None else 0.0
-    detail = f"contribution {scores[n]:.4g} in this round: the others do better without it"
-    if baseline_loss is not None:
-        detail += (
-            f" (counts below {threshold:.4g}, {HARMFUL_LOSS_RATIO:g} × the starting loss {baseline_loss:.4g})"
-        )
-    return [
-        _flag("negative_contribution", scores[n], round(threshold, 6), detail, counts=scores[n] < threshold)
-    ]
+    score = float(scores[n])
+    detail = f"contribution {score:.4g} in this round: the others do better without it"
+    if baseline_loss is None:
+        return [_flag("negative_contribution", score, 0.0, detail)]
+    decisive = -DECISIVE_LOSS_RATIO * float(baseline_loss)
+    if score < decisive:
+        detail += f" (below {decisive:.4g}, {DECISIVE_LOSS_RATIO:g} × the starting loss {baseline_loss:.4g})"
+        return [_flag("harmful_contribution", score, round(decisive, 6), detail)]
+    threshold = -HARMFUL_LOSS_RATIO * float(baseline_loss)
+    detail += (
+        f" (counts below {threshold:.4g}, {HARMFUL_LOSS_RATIO:g} × the starting loss {baseline_loss:.4g})"
+    )
+    if not corroborated:
+        detail += "; its direction agrees with the round's median update, so it does not count"
+    counts = score < threshold and corroborated
+    return [_flag("negative_contribution", score, round(threshold, 6), detail, counts=counts)]
 
 
 # --- verdicts: a participant judged from its rounds ---------------------------------------------------------
@@ -259,17 +321,22 @@ def judge_rounds(
     """``(malicious, evidence)`` from one participant's round records (see :func:`round_evidence`).
 
     Malicious when flagged in at least ``share`` of the rounds it answered and in at least ``min(2, rounds)``
-    rounds (``rounds``: the task's number of rounds). ``evidence``: rounds answered and flagged, the share,
-    the thresholds and the flagged rounds' evidence in round order.
+    rounds (``rounds``: the task's number of rounds), or when a decisive signal (:data:`DECISIVE_SIGNALS`:
+    ``flipped``, ``harmful_contribution``) was raised in at least ``min(2, rounds)`` rounds, whatever the
+    share (an attacker whose updates a robust rule kept out of the model looks like the others later on).
+    ``evidence``: rounds answered, flagged and decisive, the share, the thresholds and the flagged rounds'
+    evidence in round order.
     """
     answered = [r for r in records if not str(r.get("reason") or "").startswith(NO_REPLY)]
     flagged = [e for e in map(round_evidence, answered) if e is not None]
+    decisive = [e for e in flagged if any(s.get("signal") in DECISIVE_SIGNALS for s in e.get("signals", []))]
     ratio = len(flagged) / len(answered) if answered else 0.0
     needed = min(2, rounds)
-    malicious = len(flagged) >= needed and ratio >= share
+    malicious = (len(flagged) >= needed and ratio >= share) or len(decisive) >= max(needed, 1)
     return malicious, {
         "rounds_answered": len(answered),
         "rounds_flagged": len(flagged),
+        "rounds_decisive": len(decisive),
         "share": round(ratio, 4),
         "threshold": share,
         "min_rounds": needed,

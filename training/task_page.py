@@ -264,9 +264,10 @@ def contributions_page(*, task: Task) -> list[dict]:
 def _verdict_words(c) -> str:
     if c.malicious:
         ev = c.evidence or {}
+        decisive = f", {ev['rounds_decisive']} with a decisive signal" if ev.get("rounds_decisive") else ""
         return (
             f"Judged malicious: flagged in {ev.get('rounds_flagged')} of {ev.get('rounds_answered')} rounds "
-            f"(threshold {int(float(ev.get('threshold', 0.5)) * 100)}%); no stake, banned."
+            f"(threshold {int(float(ev.get('threshold', 0.5)) * 100)}%{decisive}); no stake, banned."
         )
     if c.flagged_rounds:
         return f"Flagged in {c.flagged_rounds} round(s), below the threshold: paid by contribution."

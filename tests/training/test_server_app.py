@@ -270,7 +270,6 @@ def test_the_round_scores_reach_the_rule_and_the_detection_before_aggregation(gl
     assert set(strategy.rule_exclusions) == {3} and strategy.round_scores[3] == -0.8
     flags = {u.node_id: {f["signal"]: f for f in u.flags} for u in hook.accepted}
     assert (
-        flags[3]["negative_contribution"]["counts"]
-        and flags[3]["negative_contribution"]["threshold"] == -0.35
+        flags[3]["negative_contribution"]["counts"] and flags[3]["negative_contribution"]["threshold"] == -0.5
     )
     assert "negative_contribution" not in flags[1]

@@ -82,6 +82,11 @@ def task_shares(*, task: Task, contributions: list[Contribution] | None = None) 
     )
 
 
+def _decisive(evidence: dict) -> str:
+    n = int(evidence.get("rounds_decisive") or 0)
+    return f", {n} of them with a decisive signal" if n else ""
+
+
 def _ban(*, task: Task, contribution: Contribution, evidence: dict) -> None:
     from tasks.selectors import identity_root
     from tasks.services import ban_create
@@ -97,7 +102,7 @@ def _ban(*, task: Task, contribution: Contribution, evidence: dict) -> None:
         task=task,
         reason=(
             f"Judged malicious in task {task.pk}: flagged in {evidence['rounds_flagged']} of "
-            f"{evidence['rounds_answered']} rounds ({what})."
+            f"{evidence['rounds_answered']} rounds{_decisive(evidence)} ({what})."
         ),
         evidence=evidence,
         expires_at=None,
