@@ -174,6 +174,20 @@ def task_settle_failed(*, task_id: int) -> str:
     fin, _ = Finalization.objects.get_or_create(task=task)
     if fin.settlement:
         return "settled"
+    finalized = ChainTx.objects.filter(idempotency_key=finalize_key(task)).first()
+    if finalized is not None and finalized.status == ChainTx.Status.CONFIRMED:
+        # failed after TaskRegistry.finalize was mined (e.g. the NFT mint reverted): the reward is already in
+        # the stake pool; record that instead of sending a `fail` the contract would refuse
+        Finalization.objects.filter(pk=fin.pk).update(
+            settlement="finalize",
+            rounds_paid=int(task.rounds),
+            paid_to_stakes_wei=Decimal(int(task.reward_wei)),
+            refunded_wei=Decimal(0),
+            settled_tx_hash=finalized.tx_hash,
+        )
+        return "settled"
+    if finalized is not None and finalized.status != ChainTx.Status.FAILED:
+        return "waiting"  # finalize in flight: its outcome decides
     existing = ChainTx.objects.filter(idempotency_key=fail_key(task)).first()
     if existing is None:
         in_flight = Round.objects.filter(task=task, commit_tx__isnull=False).exclude(

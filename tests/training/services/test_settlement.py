@@ -262,3 +262,13 @@ def test_a_finalize_chain_that_died_after_sending_resumes_without_a_second_mint(
     assert emitted.count("ModelMinted") == 1 and emitted.count("TaskFinalized") == 1
     assert list(fake_chain.nfts) == [task.chain_task_id] and len(fake_chain.receipts) == 2
     assert ChainTx.objects.filter(function__in=["mint", "finalize"]).count() == 2
+
+
+def test_a_task_failed_after_its_finalize_was_mined_records_that_settlement(tmp_path, chain_inline):
+    task, _ = _trained(tmp_path, chain_inline, status=S.FINALIZING)
+    chain_inline.revert_next("ModelNFTZeroModelHash")  # the mint (sent first) reverts, finalize is mined
+    assert services.task_finalize(task_id=task.pk) == "failed"
+    assert settlement.task_settle_failed(task_id=task.pk) == "settled"
+    fin = Finalization.objects.get(task=task)
+    assert fin.settlement == "finalize" and int(fin.paid_to_stakes_wei) == int(task.reward_wei)
+    assert not ChainTx.objects.filter(function="fail").exists()
