@@ -52,7 +52,7 @@ def test_create_a_funded_task_from_the_browser(
     page.fill("#id_label_set", "0-9")
     page.fill("#id_min_samples_per_participant", "20")
     page.fill("#id_rounds", "3")
-    page.fill("#id_min_participants", "2")
+    page.fill("#id_min_participants", "3")  # the default rule (validation leave-one-out) needs 3
     page.fill("#id_max_participants", "5")
     page.fill("#id_reward_eth", "1.5")
     page.fill("#id_creator_share_percent", "20")
