@@ -133,7 +133,11 @@ def _confirmed(key: str, what: str) -> ChainTx:
 def chain_confirm(*, task: Task) -> None:
     """Finalize step: both transactions mined; the settlement (whole reward to the stake pool) recorded."""
     _confirmed(nft_mint_key(task), "the NFT mint")
-    tx = _confirmed(finalize_key(task), "TaskRegistry.finalize")
+    _record_finalize_settlement(task=task, tx=_confirmed(finalize_key(task), "TaskRegistry.finalize"))
+
+
+def _record_finalize_settlement(*, task: Task, tx: ChainTx) -> None:
+    """`TaskRegistry.finalize` is mined: all rounds paid, the whole reward in the stake pool, no refund."""
     Finalization.objects.filter(task=task).update(
         settlement="finalize",
         rounds_paid=int(task.rounds),
@@ -178,13 +182,7 @@ def task_settle_failed(*, task_id: int) -> str:
     if finalized is not None and finalized.status == ChainTx.Status.CONFIRMED:
         # failed after TaskRegistry.finalize was mined (e.g. the NFT mint reverted): the reward is already in
         # the stake pool; record that instead of sending a `fail` the contract would refuse
-        Finalization.objects.filter(pk=fin.pk).update(
-            settlement="finalize",
-            rounds_paid=int(task.rounds),
-            paid_to_stakes_wei=Decimal(int(task.reward_wei)),
-            refunded_wei=Decimal(0),
-            settled_tx_hash=finalized.tx_hash,
-        )
+        _record_finalize_settlement(task=task, tx=finalized)
         return "settled"
     if finalized is not None and finalized.status != ChainTx.Status.FAILED:
         return "waiting"  # finalize in flight: its outcome decides

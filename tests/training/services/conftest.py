@@ -195,6 +195,19 @@ def _fresh_status_poll_clock():
     follow._STATUS_CHECKED.clear()
 
 
+def chain_knows(chain, task, *, committed: int) -> None:
+    """The fake chain's TaskRegistry state for a task made by factories: created with its reward, `committed`
+    rounds committed, open (what `contracts.fake_handlers` checks before finalize/fail)."""
+    chain.tasks[task.chain_task_id] = {
+        "creator": task.creator.username,
+        "reward": int(task.reward_wei),
+        "rounds": int(task.rounds),
+        "committed": committed,
+        "status": "open",
+        "cancelled": False,
+    }
+
+
 @pytest.fixture
 def chain_inline(fake_chain, monkeypatch):
     """The fake chain, and the settlement's ledger rows mined as soon as they are recorded (no chain worker

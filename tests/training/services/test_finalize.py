@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tasks.models import Task
 from tests.training.factories import RoundFactory, RunFactory, UpdateFactory, checkpoint_file
-from tests.training.services.conftest import TaskFactory, account, participate
+from tests.training.services.conftest import TaskFactory, account, chain_knows, participate
 from training import jobs, services
 from training.models import Contribution, Finalization, FinalModel
 from training.services import finalize
@@ -38,13 +38,7 @@ def finalizing(tmp_path, chain_inline):
     """A finalizing task: 2 rounds stored with checkpoints, 3 participants (the third rejected in round 1, the
     second rejected in round 2)."""
     task = TaskFactory(rounds=2, status=S.FINALIZING, max_participants=3)
-    chain_inline.tasks[task.chain_task_id] = {  # what the fake chain knows: created, both rounds committed
-        "creator": task.creator.username,
-        "reward": int(task.reward_wei),
-        "rounds": 2,
-        "committed": 2,
-        "status": "open",
-    }
+    chain_knows(chain_inline, task, committed=2)
     parts = [participate(task, account(i)) for i in range(3)]
     run = RunFactory(task=task)
     for number, scores in SCORES.items():

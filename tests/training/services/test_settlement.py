@@ -10,7 +10,7 @@ from contracts.models import ChainTx
 from tasks.models import Task
 from tasks.services import task_transition
 from tests.training.factories import RoundFactory, RunFactory, UpdateFactory, checkpoint_file
-from tests.training.services.conftest import TaskFactory, account, participate
+from tests.training.services.conftest import TaskFactory, account, chain_knows, participate
 from training import services
 from training.models import Contribution, Finalization, FinalModel, StakeAllocation
 from training.services import payouts, settlement
@@ -32,14 +32,7 @@ def _trained(tmp_path, chain, *, status, rounds=2, committed=2, scores=((0.25, 0
     """A task with `rounds` stored rounds (the first `committed` of them committed on chain: the fake chain
     knows it) and three participants; the third's updates are flagged in every round (judged malicious)."""
     task = TaskFactory(rounds=rounds, status=status, max_participants=3, creator_share_bps=1000)
-    chain.tasks[task.chain_task_id] = {
-        "creator": task.creator.username,
-        "reward": int(task.reward_wei),
-        "rounds": rounds,
-        "committed": committed,
-        "status": "open",
-        "cancelled": False,
-    }
+    chain_knows(chain, task, committed=committed)
     parts = [participate(task, account(i)) for i in range(3)]
     run = RunFactory(task=task)
     flag = {"signal": "opposed", "value": -0.9, "threshold": 0.0, "counts": True, "detail": ""}

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from bcfl_core import merkle
 from contracts.models import ChainEvent, ChainTx
-from tests.training.services.conftest import account, write_round
+from tests.training.services.conftest import account, chain_knows, write_round
 from tests.training.services.test_services import enqueued, started, training_task  # noqa: F401
 from training import services
 from training.models import Round, Update
@@ -143,13 +143,7 @@ def test_verify_task_checks_the_final_model_and_the_stakes(trained, chain_inline
     from training.models import FinalModel, StakeAllocation
 
     task, _ = trained
-    chain_inline.tasks[task.chain_task_id] = {
-        "creator": task.creator.username,
-        "reward": int(task.reward_wei),
-        "rounds": 2,
-        "committed": 2,
-        "status": "open",
-    }
+    chain_knows(chain_inline, task, committed=2)
     Task.objects.filter(pk=task.pk).update(status=Task.Status.FINALIZING)
     assert services.task_finalize(task_id=task.pk) == "completed"
     for i, e in enumerate(chain_inline.events):
