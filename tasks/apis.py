@@ -64,6 +64,7 @@ _REFUSAL_STATUS = {
     "banned": 403,
     "wrong_wallet": 403,
     "credential_required": 403,
+    "contract_wallet": 403,
     "bad_signature": 400,
     "spec_mismatch": 400,
     "not_on_chain": 409,
@@ -142,7 +143,7 @@ class TaskJoinApi(APIView):
             401: OpenApiResponse(_REFUSAL, description="not_authenticated or authentication_failed"),
             403: OpenApiResponse(
                 _REFUSAL,
-                description="banned, wrong_wallet, credential_required, or a "
+                description="banned, wrong_wallet, credential_required, contract_wallet, or a "
                 "missing CSRF token (permission_denied)",
             ),
             406: OpenApiResponse(_REFUSAL, description="not_acceptable"),

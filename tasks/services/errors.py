@@ -33,6 +33,7 @@ class JoinRefused(Exception):
         "credential_required",
         "wrong_wallet",
         "not_on_chain",
+        "contract_wallet",
     )
 
     def __init__(self, code: str, message: str, *, ban: Ban | None = None):

@@ -93,6 +93,28 @@ class _SignedJoin:
     message: dict  # the EIP-712 Join the participant signed
 
 
+def _refuse_contract_wallet(participant: str) -> None:
+    """Raise JoinRefused(contract_wallet) when `participant` is a smart-contract wallet (it has code).
+
+    Such a wallet (e.g. a Safe, signed in through EIP-1271) may create tasks, buy models and hold stakes, but
+    cannot train: the training client signs every model update with the wallet's own key, round after round
+    (EIP-712 `Update`, checked by the ServerApp), which only an externally owned account can do. When the chain
+    cannot be asked, nothing is raised and the caller's bad-signature refusal applies.
+    """
+    try:
+        is_contract = chain.has_code(participant)
+    except chain.ChainError:
+        return
+    if is_contract:
+        raise JoinRefused(
+            "contract_wallet",
+            f"{participant} is a smart-contract wallet. Training needs an ordinary (externally owned) account: "
+            "the training client signs every model update with the wallet's key, round after round, which a "
+            "contract wallet cannot do. Join with an ordinary account; a contract wallet can still create "
+            "tasks, buy models and hold stakes.",
+        )
+
+
 def _join_verify(
     *, task: Task, user, participant: str, node_public_key: str, data_summary: dict, signature: str
 ) -> _SignedJoin:
@@ -116,8 +138,10 @@ def _join_verify(
     try:
         signer = eip712.recover_signer(message, signature or "")
     except eip712.SignatureError as exc:
+        _refuse_contract_wallet(participant)
         raise JoinRefused("bad_signature", f"The join signature is invalid: {exc}") from exc
     if signer != participant:
+        _refuse_contract_wallet(participant)
         raise JoinRefused(
             "bad_signature",
             f"The join signature was made by {signer}, not by {participant}, or over different data "
