@@ -15,6 +15,7 @@ import urllib.request
 
 import numpy as np
 from celery import current_app
+from django.conf import settings
 
 from bcfl_site.demo import report
 from bcfl_site.demo.narrator import StoryError
@@ -37,7 +38,7 @@ class Market:
         self.task = story.task
         self.token_id = int(story.task.chain_task_id)
         self.result = story.result
-        self._claim_job_sent = 0.0
+        self._job_sent: dict[str, float] = {}
 
     def play(self) -> None:
         self.owner_offers()
@@ -82,7 +83,8 @@ class Market:
 
     def _purchase(self, actor, call: dict, what: str) -> dict:
         tx = actor.send(call, what)
-        return actor.api("POST", "/api/v1/purchases/confirm/", {"tx_hash": tx}, expect=(201,))
+        # 201 recorded now; 200 if the indexer's sync recorded it first
+        return actor.api("POST", "/api/v1/purchases/confirm/", {"tx_hash": tx}, expect=(200, 201))
 
     def buy_licence(self) -> None:
         buyer = self.story.licensee
@@ -178,17 +180,34 @@ class Market:
 
     # --- the stake holders ----------------------------------------------------------------------------------
 
+    def _send_job_every(self, name: str, seconds: float) -> None:
+        """Send the beat's job `training.jobs.<name>` now, and again every `seconds` while waiting (both jobs
+        are idempotent: a batch already in the ledger is not sent twice)."""
+        now = time.monotonic()
+        if now - self._job_sent.get(name, -1e9) > seconds:
+            current_app.send_task(f"training.jobs.{name}")
+            self._job_sent[name] = now
+
     def _shares_claimed(self) -> bool:
         pending = StakeAllocation.objects.filter(task=self.task, claimed_tx_hash="").exists()
-        now = time.monotonic()
-        if pending and now - self._claim_job_sent > 10:
-            current_app.send_task("training.jobs.stakes_claim_pending")  # the beat's job (every 30 s), now
-            self._claim_job_sent = now
+        if pending:
+            self._send_job_every("stakes_claim_pending", 10)  # the beat sends it every 30 s
         return not pending
 
-    def _payouts_pushed(self, since: int) -> bool:
-        pushes = ChainTx.objects.filter(task_ref=str(self.task.pk), function="pushPayouts", pk__gt=since)
-        return pushes.exists() and all(p.status == ChainTx.Status.CONFIRMED for p in pushes)
+    def _paid_out(self) -> bool:
+        """Every push of this task's revenue is mined and no holder has a pushable amount left."""
+        pushes = ChainTx.objects.filter(task_ref=str(self.task.pk), function="pushPayouts")
+        if any(p.status != ChainTx.Status.CONFIRMED for p in pushes):
+            return False
+        threshold = max(int(settings.PROFITS_PUSH_MIN_WEI), 1)
+        due = [
+            a.holder
+            for a in report.allocations(self.task)
+            if int(chain.call("StakeToken", "claimable", [self.token_id, a.holder])) >= threshold
+        ]
+        if due:
+            self._send_job_every("distribute_profits", 15)  # the beat sends it every 5 minutes
+        return pushes.exists() and not due
 
     def pay_holders(self) -> None:
         creator = self.story.creator
@@ -197,14 +216,10 @@ class Market:
         )
         deposited = int(chain.call("StakeToken", "totalDeposited", [self.token_id]))
         claim = chain.build_call("StakeToken", "claim", [self.token_id])
-        before = ChainTx.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         data = claim["data"]
         data = "0x" + bytes(data).hex() if isinstance(data, bytes | bytearray) else str(data)
         creator.send({"to": claim["to"], "data": data, "value": 0}, "StakeToken.claim")
-        current_app.send_task("training.jobs.distribute_profits")  # the beat's job (every 5 min), now
-        self.n.wait_until(
-            "the payout job's pushPayouts", lambda: self._payouts_pushed(before), timeout=120, poll=2.0
-        )
+        self.n.wait_until("the payout job to pay the other holders", self._paid_out, timeout=120, poll=2.0)
         paid = {
             a.holder: int(chain.call("StakeToken", "withdrawn", [self.token_id, a.holder]))
             for a in report.allocations(self.task)

@@ -66,12 +66,14 @@ class StoryResult:
     actors: dict[str, Actor] = field(default_factory=dict)
     licence: dict = field(default_factory=dict)  # purchase answer, download checks, predictions
     nft_sale: dict = field(default_factory=dict)
-    payouts: dict = field(default_factory=dict)  # {holder: wei paid out or claimed}
+    payouts: dict = field(default_factory=dict)  # {"deposited": wei, "paid": {holder: wei withdrawn}}
     step_times: list[tuple[str, float]] = field(default_factory=list)
     total_s: float = 0.0
 
 
 class Story:
+    """One play of the story; `on_tick` is called on every poll while waiting (tests kill a worker there)."""
+
     def __init__(self, config: StoryConfig, *, out: TextIO, on_tick=None):
         self.c = config
         self.n = Narrator(out, total_steps=STEPS, on_tick=on_tick)
