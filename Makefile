@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: demo test test-fast lint format compile check-artifacts gas fuzz bench-web setup clean-demo
+.PHONY: demo demo-platform test test-fast lint format compile check-artifacts gas fuzz bench-web setup clean-demo
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -23,8 +23,15 @@ node_modules/.installed: package.json package-lock.json
 var:
 	mkdir -p var
 
-## Bring the whole platform up on embedded defaults (SQLite, anvil, local workers). Ctrl-C stops it.
+## Bring the platform up on embedded defaults (SQLite, anvil, local workers) and play the whole story (a funded
+## task, 8 honest + 2 malicious participants, 3 rounds, settlement, licence and NFT sales, payouts; about 4 min),
+## print its summary and leave the site running. Ctrl-C stops it.
 demo: setup var
+	DJANGO_SETTINGS_MODULE=bcfl_site.settings.local $(PY) manage.py migrate --noinput
+	DJANGO_SETTINGS_MODULE=bcfl_site.settings.local $(PY) manage.py play_demo --platform
+
+## The platform alone, without the story (`manage.py play_demo` in another terminal plays it). Ctrl-C stops it.
+demo-platform: setup var
 	DJANGO_SETTINGS_MODULE=bcfl_site.settings.local $(PY) manage.py migrate --noinput
 	DJANGO_SETTINGS_MODULE=bcfl_site.settings.local $(VENV)/bin/honcho -f Procfile start
 

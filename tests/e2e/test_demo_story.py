@@ -1,11 +1,13 @@
-"""The demo story with real processes, as `make demo` runs it, plus `simulate_participants` and `verify_task`.
+"""`make demo`'s story (`manage.py play_demo`, `bcfl_site.demo.story.Story`) played for real, end to end.
 
-anvil + deployed contracts; real Celery workers for the `chain` (concurrency 1) and `training` queues on Redis
-db 14 and the pytest test DB; the SuperLink as `manage.py run_superlink`; the site is pytest-django's
-live_server. A creator registers a digits task on chain with `manage.py create_task` (rounds 3, min participants 4); then
-`manage.py simulate_participants --honest 3 --malicious 1 --attack nan` joins through the HTTP API and runs
-real SuperNodes. The platform registers the nodes, starts the Flower run, ingests every round (3 accepted,
-1 rejected for NaN) and commits each on chain; `manage.py verify_task` agrees with the chain.
+anvil + deployed contracts; real Celery workers for the `default`, `chain` (concurrency 1) and `training` queues
+and celery beat on Redis db 14 and the pytest test DB; the SuperLink as `manage.py run_superlink`; the site is
+pytest-django's live_server. The story driver does what `make demo` shows: the creator signs in over SIWE and
+funds a digits task (3 rounds); 8 honest and 2 label-flipping participants join over HTTP and run real
+SuperNodes; the workers commit every round, score contributions, ban the attackers, mint the NFT and pay the
+reward into the stake pool; the owner sets licence terms and lists the NFT; a buyer buys a licence, downloads the
+model through its signed links and predicts over HTTP; another buyer buys the NFT; shares are claimed, the
+creator claims and the payout job pays the others. `manage.py verify_task` agrees with the chain.
 
 Midway the training worker is killed with SIGKILL right after the first round is ingested (its follower job
 dies unacknowledged: Redis would give it back only after an hour); celery beat's watchdog notices the run's
@@ -20,22 +22,28 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
-from eth_account import Account
 
-from tests.anvil import DEV_KEYS, Anvil
+from tests.anvil import Anvil
 from tests.workers import celery_producer_on, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = "redis://127.0.0.1:6379/14"  # test_celery_roundtrip uses 15 (and flushes it)
-ROUNDS, HONEST, MALICIOUS = 3, 3, 1
-DEADLINE_S = 360
+HONEST, MALICIOUS, ROUNDS = 8, 2, 3
+CELERY = [sys.executable, "-m", "celery", "-A", "bcfl_site"]
+WORKER = [
+    *CELERY,
+    "worker",
+    "--loglevel",
+    "INFO",
+    "--without-gossip",
+    "--without-mingle",
+    "--without-heartbeat",
+]
 
 
 @pytest.fixture
@@ -108,24 +116,8 @@ def _kill_strays(marker: str) -> None:
                 pass
 
 
-def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp_path, monkeypatch):
-    from contracts import chain
-    from contracts.models import ChainTx
-    from tasks.models import Task
-    from training import superlink as sl
-    from training.models import Contribution, FinalModel, Round, Run, Update
-
-    t0 = time.monotonic()
-    timings: dict[str, float] = {}
-    var = tmp_path / "var"
-    node = Anvil().start()
-    link_address = f"127.0.0.1:{sl.free_port()}"
-    monkeypatch.setenv("BCFL_DATASET_CACHE", str(tmp_path / "datasets"))
-    settings.CHAIN_RPC_URL, settings.CHAIN_ID = node.url, 31337
-    settings.CHAIN_SIGNER_KEY, settings.CHAIN_KEYSTORE_FILE = "", ""
-    settings.VAR_DIR, settings.PRIVATE_MEDIA_ROOT = var, var / "private"
-    settings.FLWR_HOME, settings.SUPERLINK_ADDRESS = var / "flwr", link_address
-    env = worker_env(
+def _platform_env(node, var: Path, tmp_path: Path, link_address: str) -> dict[str, str]:
+    return worker_env(
         broker_url=BROKER,
         chain_url=node.url,
         BCFL_VAR_DIR=str(var),  # PRIVATE_MEDIA_ROOT (the validation set) is <VAR_DIR>/private
@@ -137,202 +129,191 @@ def test_demo_story_with_real_processes(live_server, redis_broker, settings, tmp
         TRAINING_WATCHDOG_INTERVAL="3",
         BCFL_TEST_BEAT="1",  # the test settings' beat schedule is empty otherwise
     )
+
+
+def _start_platform(procs: Procs, link_address: str, tmp_path: Path) -> None:
+    from django.core.management import call_command
+
+    call_command("deploy_contracts", "--redeploy-missing")
+    procs.start(
+        "superlink", [sys.executable, str(ROOT / "manage.py"), "run_superlink", "--address", link_address]
+    )
+    for queue, concurrency in (("default", "1"), ("chain", "1"), ("training", "1")):
+        procs.start(
+            f"worker_{queue}", [*WORKER, "-Q", queue, "-n", f"{queue}@%h", "--concurrency", concurrency]
+        )
+    procs.start(
+        "beat", [*CELERY, "beat", "--loglevel", "INFO", "--schedule", str(tmp_path / "beat-schedule")]
+    )
+
+
+class WorkerKiller:
+    """The story's tick hook: once the story's task has a stored round, kill -9 the training worker and start a
+    new one; every tick, fail if a platform process exited."""
+
+    def __init__(self, procs: Procs):
+        self.procs, self.story, self.dead_follower = procs, None, None
+
+    def __call__(self) -> None:
+        from training.models import Round, Run
+
+        dead = [n for n, p in self.procs.procs.items() if p.poll() is not None]
+        assert not dead, f"{dead} exited\n{self.procs.logs_text()}"
+        task_id = self.story.result.task_id if self.story else None
+        if self.dead_follower is not None or task_id is None:
+            return
+        if Round.objects.filter(task_id=task_id).exists():
+            self.dead_follower = Run.objects.filter(task_id=task_id).latest("attempt").follower
+            victim = self.procs.procs.pop("worker_training")
+            os.killpg(victim.pid, signal.SIGKILL)
+            victim.wait(timeout=10)
+            self.procs.start(
+                "worker_training2", [*WORKER, "-Q", "training", "-n", "training2@%h", "--concurrency", "1"]
+            )
+
+
+def test_demo_story_plays_end_to_end(live_server, redis_broker, settings, tmp_path, monkeypatch):
+    from bcfl_site.demo.story import Story, StoryConfig
+    from bcfl_site.demo.summary import summary_lines
+    from training import superlink as sl
+
+    t0 = time.monotonic()
+    var = tmp_path / "var"
+    node = Anvil().start()
+    link_address = f"127.0.0.1:{sl.free_port()}"
+    monkeypatch.setenv("BCFL_DATASET_CACHE", str(tmp_path / "datasets"))
+    settings.CHAIN_RPC_URL, settings.CHAIN_ID = node.url, 31337
+    settings.CHAIN_SIGNER_KEY, settings.CHAIN_KEYSTORE_FILE = "", ""
+    settings.VAR_DIR, settings.PRIVATE_MEDIA_ROOT = var, var / "private"
+    settings.FLWR_HOME, settings.SUPERLINK_ADDRESS = var / "flwr", link_address
+    env = _platform_env(node, var, tmp_path, link_address)
     procs = Procs(tmp_path / "logs", env)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    celery = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "bcfl_site",
-        "worker",
-        "--loglevel",
-        "INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
+    out = io.StringIO()
     try:
-        # given: contracts on chain, the platform's processes
-        call_command("deploy_contracts", "--redeploy-missing")
-        procs.start("superlink", [*manage, "run_superlink", "--address", link_address])
-        procs.start("worker_chain", [*celery, "-Q", "chain", "-n", "chain@%h", "--concurrency", "1"])
-        procs.start("worker_training", [*celery, "-Q", "training", "-n", "training@%h", "--concurrency", "1"])
-        procs.start(
-            "beat",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "bcfl_site",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(tmp_path / "beat-schedule"),
-            ],
+        # given: the platform's processes, as `make demo-platform` runs them
+        _start_platform(procs, link_address, tmp_path)
+        killer = WorkerKiller(procs)
+        config = StoryConfig(
+            site=live_server.url,
+            superlink=link_address,
+            root_cert=var / "flwr" / "certs" / "ca.crt",
+            workdir=tmp_path / "sim",
+            honest=HONEST,
+            malicious=MALICIOUS,
+            rounds=ROUNDS,
         )
-        host, port = link_address.rsplit(":", 1)
-        sl.wait_for_port(host, int(port), timeout=60, proc=procs.procs["superlink"])
-        root_cert = var / "flwr" / "certs" / "ca.crt"
-        assert root_cert.exists()
+        story = killer.story = Story(config, out=out, on_tick=killer)
 
-        # and: a digits task registered on chain by its creator (anvil dev key #5), as the demo does it:
-        # `manage.py create_task` (validation set = the bundled digits test split)
-        call_command(
-            "create_task",
-            "--dev-key",
-            "5",
-            "--dataset",
-            "digits",
-            "--rounds",
-            str(ROUNDS),
-            "--min-participants",
-            str(HONEST + MALICIOUS),
-            "--local-epochs",
-            "2",
-            stdout=io.StringIO(),
-        )
-        task = Task.objects.get()
-        assert task.creator.username == Account.from_key(DEV_KEYS[5]).address
-        task.refresh_from_db()
-        assert task.status == Task.Status.RECRUITING and task.chain_task_id is not None
-        timings["setup_s"] = round(time.monotonic() - t0, 1)
-
-        # when: simulated participants join through the site and run their SuperNodes
-        procs.start(
-            "simulate",
-            [
-                *manage,
-                "simulate_participants",
-                "--task",
-                str(task.pk),
-                "--honest",
-                str(HONEST),
-                "--malicious",
-                str(MALICIOUS),
-                "--attack",
-                "nan",
-                "--site",
-                live_server.url,
-                "--superlink",
-                link_address,
-                "--root-cert",
-                str(root_cert),
-                "--workdir",
-                str(tmp_path / "sim"),
-                "--timeout",
-                str(DEADLINE_S),
-                "--poll",
-                "2",
-            ],
-        )
-        deadline = time.monotonic() + DEADLINE_S
-        ended = (Task.Status.COMPLETED, Task.Status.FAILED, Task.Status.CANCELLED)  # finalize chain ran
-        while time.monotonic() < deadline:
-            task.refresh_from_db()
-            if task.status in ended:
-                break
-            if task.status == Task.Status.TRAINING and "training_started_s" not in timings:
-                timings["training_started_s"] = round(time.monotonic() - t0, 1)
-            if "worker_killed_s" not in timings and Round.objects.filter(task=task).exists():
-                # the first round is in: kill -9 the training worker, start a new one
-                dead_follower = Run.objects.filter(task=task).latest("attempt").follower
-                victim = procs.procs.pop("worker_training")
-                os.killpg(victim.pid, signal.SIGKILL)
-                victim.wait(timeout=10)
-                timings["worker_killed_s"] = round(time.monotonic() - t0, 1)
-                procs.start(
-                    "worker_training2",
-                    [*celery, "-Q", "training", "-n", "training2@%h", "--concurrency", "1"],
-                )
-            dead = [n for n, p in procs.procs.items() if n != "simulate" and p.poll() is not None]
-            assert not dead, f"{dead} exited\n{procs.logs_text()}"
-            time.sleep(1)
-        timings["total_s"] = round(time.monotonic() - t0, 1)
-
-        # then: the task is completed (the worker's finalize chain ran), with 3 rounds of 3 accepted and 1
-        # NaN-rejected update each
-        task.refresh_from_db()
-        assert task.status == Task.Status.COMPLETED, (
-            f"task is {task.status}: {task.status_note}\n{procs.logs_text()}"
-        )
-        rounds = list(Round.objects.filter(task=task).order_by("number"))
-        assert [r.number for r in rounds] == list(range(1, ROUNDS + 1))
-        for r in rounds:
-            updates = list(Update.objects.filter(round=r))
-            accepted = [u for u in updates if u.accepted]
-            rejected = [u for u in updates if not u.accepted]
-            assert (r.accepted_count, r.rejected_count) == (HONEST, MALICIOUS), r.record
-            assert len(accepted) == HONEST and len(rejected) == MALICIOUS
-            assert all("contains NaN or infinite values" in u.reason for u in rejected), [
-                u.reason for u in rejected
-            ]
-            assert all(u.wallet and u.score_uint == 0 for u in rejected)
-        assert "worker_killed_s" in timings, "the training worker was never killed"
-        runs = list(Run.objects.filter(task=task))
-        assert len(runs) == 1, runs  # the Flower run itself was not disturbed
-        assert runs[0].follower and runs[0].follower != dead_follower  # a new follower chain took over
-        commits = ChainTx.objects.filter(function="commitRound", task_ref=str(task.pk))
-        assert commits.count() == ROUNDS
-        assert all(tx.status == ChainTx.Status.CONFIRMED for tx in commits)
-        assert sorted(r.commit_tx_id for r in rounds) == sorted(commits.values_list("pk", flat=True))
-        assert chain.deployment_address("TaskRegistry")
-        final = FinalModel.objects.get(task=task)
-        assert final.source_round_id == rounds[-1].pk and final.sha256 == rounds[-1].checkpoint_sha256
-        contributions = {c.wallet: c for c in Contribution.objects.filter(task=task)}
-        assert len(contributions) == HONEST + MALICIOUS
-        assert (
-            sorted(c.accepted_rounds for c in contributions.values()) == [0] * MALICIOUS + [ROUNDS] * HONEST
-        )
-        # and: the NaN sender is judged malicious (invalid in every round): no stake, banned with its evidence;
-        # the honest share the rest with the creator, to the basis point
-        malicious = [c for c in contributions.values() if c.malicious]
-        assert len(malicious) == MALICIOUS and all(c.share_bps == 0 for c in malicious)
-        assert all(not c.malicious and c.share_bps > 0 for c in contributions.values() if c.accepted_rounds)
-        assert sum(c.share_bps for c in contributions.values()) + task.creator_share_bps == 10_000
-        from tasks.models import Ban
-
-        ban = Ban.objects.get(task=task)
-        assert ban.identity_id == malicious[0].participation.identity_id and "invalid update" in ban.reason
-        assert len(ban.evidence["rounds"]) == ROUNDS
-
-        # and: verify_task (a separate process) agrees with the chain
-        verify = subprocess.run(
-            [*manage, "verify_task", str(task.pk)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert verify.returncode == 0, verify.stdout + verify.stderr
-        assert f"OK: task {task.pk}, {ROUNDS} round(s) verified" in verify.stdout
-        assert "stakes: OK root 0x" in verify.stdout  # the trail to its end: shares, root, claims, payouts
-        # and: the NFT is the creator's and the reward sits in the stake pool (the chain worker sent both)
-        token = task.chain_task_id
-        assert chain.call("ModelNFT", "ownerOf", [token]).lower() == task.creator.username.lower()
-        assert int(chain.call("StakeToken", "totalDeposited", [token])) == int(task.reward_wei)
-        timings["verified_s"] = round(time.monotonic() - t0, 1)
-
-        # and: the task page shows the progress
-        with urllib.request.urlopen(f"{live_server.url}/tasks/{task.pk}/", timeout=30) as resp:  # noqa: S310
-            page = resp.read().decode()
-        assert f"Round {ROUNDS} of {ROUNDS}" in page
-        assert "Escrow and stakes" in page and f"Model NFT #{token} minted to the creator" in page
-
-        # and: simulate_participants ends by itself once the task is past training
+        # when: the story driver plays `make demo`'s story, the training worker killed after round 1
         try:
-            procs.procs["simulate"].wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pytest.fail("simulate_participants did not end\n" + procs.log("simulate"))
-        assert procs.procs["simulate"].returncode == 0, procs.log("simulate")
-        timings["simulate_ended_s"] = round(time.monotonic() - t0, 1)
-        timings["accuracy"] = [round(r.accuracy, 4) for r in rounds]  # type: ignore[assignment]
-        print("TIMINGS", timings)
+            result = story.play()
+            summary = "\n".join(summary_lines(result, site=live_server.url))
+        except Exception:
+            print(out.getvalue())
+            print(procs.logs_text())
+            raise
+        print(out.getvalue())
+        print(summary)
+
+        # then: the outcomes, from the rows and the chain
+        _assert_training(result, killer)
+        _assert_market(result, config)
+        _assert_verified(result, env)
+        for heading in (
+            "Accuracy per round",
+            "Shares per holder",
+            "Unpaid (0 shares) and banned: 2",
+            "Gas per step",
+        ):
+            assert heading in summary
+        assert f"{live_server.url}/marketplace/models/{result.token_id}/" in summary
+        assert "chain ID 31337" in summary
+        print("STORY_S", result.total_s, "STEPS", result.step_times)
     finally:
         procs.stop_all()
         _kill_strays(str(tmp_path))
         node.stop()
         print("TEARDOWN_DONE_S", round(time.monotonic() - t0, 1))
+
+
+def _assert_training(result, killer: WorkerKiller) -> None:
+    from contracts.models import ChainTx
+    from tasks.models import Ban, Task
+    from training.models import Contribution, Round, Run
+
+    task = Task.objects.get(pk=result.task_id)
+    assert task.status == Task.Status.COMPLETED, task.status_note
+    rounds = list(Round.objects.filter(task=task).order_by("number"))
+    assert [r.number for r in rounds] == list(range(1, ROUNDS + 1))
+    assert all(r.accepted_count + r.rejected_count == HONEST + MALICIOUS for r in rounds)
+    commits = ChainTx.objects.filter(function="commitRound", task_ref=str(task.pk))
+    assert commits.count() == ROUNDS and all(tx.status == ChainTx.Status.CONFIRMED for tx in commits)
+    # the training worker was killed after round 1; the Flower run went on under a new follower
+    runs = list(Run.objects.filter(task=task))
+    assert killer.dead_follower is not None, "the training worker was never killed"
+    assert len(runs) == 1 and runs[0].follower and runs[0].follower != killer.dead_follower
+    # the label flippers are judged malicious: 0 shares, banned with their per-round evidence
+    attackers = {p["wallet"] for p in result.participants if p["role"] == "malicious"}
+    assert len(attackers) == MALICIOUS
+    contributions = {c.wallet: c for c in Contribution.objects.filter(task=task)}
+    assert len(contributions) == HONEST + MALICIOUS
+    assert {w for w, c in contributions.items() if c.malicious} == attackers
+    assert all(contributions[w].share_bps == 0 for w in attackers)
+    assert all(c.share_bps > 0 for w, c in contributions.items() if w not in attackers)
+    assert sum(c.share_bps for c in contributions.values()) + task.creator_share_bps == 10_000
+    bans = list(Ban.objects.filter(task=task))
+    assert {c.participation.identity_id for w, c in contributions.items() if w in attackers} == {
+        b.identity_id for b in bans
+    }
+    assert all("Judged malicious" in b.reason and len(b.evidence["rounds"]) >= 2 for b in bans)
+
+
+def _assert_market(result, config) -> None:
+    from contracts import chain
+    from marketplace.models import Licence, ModelToken, NFTSale
+    from tasks.models import Task
+    from training.models import FinalModel, StakeAllocation
+
+    task = Task.objects.get(pk=result.task_id)
+    token_id = result.token_id
+    licensee, nft_buyer = result.actors["licence buyer"], result.actors["NFT buyer"]
+    creator = result.actors["creator"]
+    # a licence granted to the buyer, who downloaded the exact weights and got a prediction per row
+    licence = Licence.objects.get(token__token_id=token_id, buyer=licensee.address)
+    assert int(licence.price_wei) == config.licence_price_wei and licence.expires_at is not None
+    assert result.licence["weights_sha256"] == FinalModel.objects.get(task=task).sha256
+    assert len(result.licence["predicted"]) == result.licence["rows"] == 20
+    assert {"weights", "onnx"} <= set(result.licence["files"])
+    # the NFT changed hands, on chain and in the records; the royalty went to the stake pool
+    assert chain.call("ModelNFT", "ownerOf", [token_id]).lower() == nft_buyer.address.lower()
+    assert ModelToken.objects.get(token_id=token_id).owner.lower() == nft_buyer.address.lower()
+    sale = NFTSale.objects.get(token__token_id=token_id)
+    assert sale.seller.lower() == creator.address.lower() and int(sale.price_wei) == config.nft_price_wei
+    royalty = int(sale.royalty_wei)
+    assert royalty == config.nft_price_wei * 500 // 10_000
+    # the stake pool holds reward + licence + royalty; every holder's shares are claimed and everyone was paid
+    deposited = int(chain.call("StakeToken", "totalDeposited", [token_id]))
+    assert deposited == int(task.reward_wei) + config.licence_price_wei + royalty
+    assert result.payouts["deposited"] == deposited
+    allocations = list(StakeAllocation.objects.filter(task=task))
+    assert len(allocations) == HONEST + 1  # the honest and the creator; no leaf for the malicious
+    for a in allocations:
+        assert a.claimed_tx_hash and chain.call("StakeToken", "sharesClaimed", [token_id, a.holder])
+        paid = int(chain.call("StakeToken", "withdrawn", [token_id, a.holder]))
+        assert abs(paid - deposited * a.shares // 10_000) <= 10  # wei of rounding over 3 deposits
+        assert int(chain.call("StakeToken", "claimable", [token_id, a.holder])) <= 10
+    assert [tx.what for tx in creator.sent][-1] == "StakeToken.claim"
+
+
+def _assert_verified(result, env: dict) -> None:
+    verify = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "verify_task", str(result.task_id)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert f"OK: task {result.task_id}, {ROUNDS} round(s) verified" in verify.stdout
+    assert "stakes: OK root 0x" in verify.stdout
