@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: demo demo-platform test test-fast lint format compile check-artifacts gas fuzz bench-web setup clean-demo
+.PHONY: demo demo-platform test test-fast lint format compile check-artifacts gas fuzz bench-web bench bench-tables setup clean-demo
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -66,6 +66,28 @@ gas: setup
 ## Web latency/throughput on PostgreSQL (127.0.0.1:5432) with 10,000 models: gunicorn + locust, ~3 minutes.
 bench-web: setup
 	$(PY) benchmarks/web.py
+
+## Every benchmark in benchmarks/, each in a bounded quick mode (gas in full: it takes seconds), then the
+## README's tables from benchmarks/results/*.json. Quick runs write *-quick.json (git-ignored) and print their
+## tables; the README keeps the published runs' numbers. BENCH_FULL=1 runs the published configurations
+## instead (about 45 minutes on 2 cores) and so updates the tables. BENCH_WEB=: skips the web benchmark
+## (it needs PostgreSQL on 127.0.0.1:5432).
+BENCH_FULL ?=
+BENCH_WEB ?= $(PY) benchmarks/web.py
+QUICK := $(if $(BENCH_FULL),,--quick)
+WEB_QUICK := $(if $(BENCH_FULL),,--models 1000 --seconds 5 --no-write)
+bench: setup
+	$(PY) benchmarks/gas.py
+	$(PY) benchmarks/contribution.py $(QUICK)
+	$(PY) benchmarks/robustness.py $(QUICK)
+	$(PY) benchmarks/fl_overhead.py $(QUICK)
+	$(BENCH_WEB) $(WEB_QUICK)
+	$(MAKE) --no-print-directory bench-tables
+
+## Rewrite README.md's benchmark tables from benchmarks/results/*.json (no benchmark is run).
+bench-tables: setup
+	$(PY) benchmarks/readme_tables.py
+	$(PY) benchmarks/robustness.py --readme
 
 ## The StakeToken property test (hypothesis state machine on anvil) with 10,000 sequences instead of CI's 200.
 FUZZ_EXAMPLES ?= 10000

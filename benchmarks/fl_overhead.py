@@ -10,7 +10,8 @@ commitRound per round; (b) SuperNodes with Flower's subprocess isolation, (c) wi
 launcher. Scoring is the default (accepted = 1): contribution scoring is off.
 
 Usage: .venv/bin/python benchmarks/fl_overhead.py [--nodes 10] [--rounds 5] [--modes plain,subprocess,warm]
-Prints a table and writes benchmarks/results/fl_overhead.json.
+Prints a table and writes benchmarks/results/fl_overhead.json. ``--quick`` (3 nodes, 2 rounds, all three
+modes; a few minutes) writes fl_overhead-quick.json instead, so a smoke run keeps the published numbers.
 """
 
 from __future__ import annotations
@@ -286,8 +287,13 @@ def main() -> None:
         action="store_true",
         help="warm mode: log each ClientApp child's steps to <workdir>/warm/nodes/node*.stats.jsonl",
     )
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fl_overhead.json"))
+    parser.add_argument("--out", default=None, help="default benchmarks/results/fl_overhead[-quick].json")
+    parser.add_argument("--quick", action="store_true", help="3 nodes, 2 rounds: a smoke run")
     args = parser.parse_args()
+    if args.quick:
+        args.nodes, args.rounds = 3, 2
+    if args.out is None:
+        args.out = str(ROOT / "benchmarks" / "results" / f"fl_overhead{'-quick' if args.quick else ''}.json")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
 
     from tests.anvil import DEV_KEYS, Anvil
