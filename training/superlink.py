@@ -23,6 +23,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ from training.client.procs import (
     flower_bin,
     format_config,
     free_port,
+    local_address,
     process_env,
     stop_process,
     wait_for_port,
@@ -124,6 +126,8 @@ class SuperLink:
     # round until its timeout (seen in benchmarks/fl_overhead.py). The platform re-registers its nodes after
     # a restart from its own NodeRegistration rows (manage.py run_superlink), so nothing is lost with it.
     database: str | None = None
+    # Peers that may call the Control and Runtime APIs (training.superlink_guard); others get the Fleet API only.
+    control_hosts: tuple[str, ...] = ("127.0.0.1", "::1")
     proc: subprocess.Popen | None = None
 
     def __post_init__(self) -> None:
@@ -153,7 +157,11 @@ class SuperLink:
     def command(self) -> list[str]:
         certs = self.certs
         return [
-            flower_bin("flower-superlink"),
+            sys.executable,
+            "-m",
+            "training.superlink_guard",  # flower-superlink, its public port narrowed to the Fleet API
+            "--control-hosts",
+            ",".join(self.control_hosts),
             "--ssl-ca-certfile",
             str(certs["ca_cert"]),
             "--ssl-certfile",
@@ -171,7 +179,7 @@ class SuperLink:
 
     def start(self, timeout: float = 60.0, log_path: str | Path | None = None) -> SuperLink:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        write_connection(self.flwr_home, self.address, self.certs["ca_cert"], self.connection)
+        write_connection(self.flwr_home, local_address(self.address), self.certs["ca_cert"], self.connection)
         log_path = Path(log_path) if log_path else self.state_dir / "superlink.log"
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
@@ -338,6 +346,7 @@ def run_forever(
     flwr_home: str | Path | None = None,
     cert_hosts: tuple[str, ...] = DEFAULT_CERT_HOSTS,
     on_started: Callable[[SuperLink], object] | None = None,
+    control_hosts: tuple[str, ...] = ("127.0.0.1", "::1"),
 ) -> int:
     """Start the SuperLink and block until SIGTERM/SIGINT, then stop it. Returns its exit code.
 
@@ -348,6 +357,7 @@ def run_forever(
         address=address,
         flwr_home=Path(flwr_home) if flwr_home else None,
         cert_hosts=tuple(cert_hosts),
+        control_hosts=tuple(control_hosts),
     )
     stopping = False
 

@@ -232,6 +232,10 @@ SUPERLINK_ADDRESS = env_str("SUPERLINK_ADDRESS", "127.0.0.1:9093")
 # Names participants use to reach the SuperLink; its TLS server certificate covers all of them (reissued by
 # the same platform CA when this list grows). E.g. "127.0.0.1,localhost,fl.example.org,203.0.113.7".
 SUPERLINK_CERT_HOSTS = tuple(env_list("SUPERLINK_CERT_HOSTS", ["127.0.0.1", "localhost"]))
+# Peers (IP addresses) that may call the SuperLink's Control and Runtime APIs (start/stop/list runs, ServerApp
+# I/O); everyone else reaches only the Fleet API the SuperNodes use (training.superlink_guard). Loopback: the
+# workers, their flwr CLI calls and the ServerApp processes run on the SuperLink's machine.
+SUPERLINK_CONTROL_HOSTS = tuple(env_list("SUPERLINK_CONTROL_HOSTS", ["127.0.0.1", "::1"]))
 FLWR_HOME = Path(env_str("FLWR_HOME", str(VAR_DIR / "flwr")))
 TRAINING_ROUND_TIMEOUT = float(env_int("TRAINING_ROUND_TIMEOUT", 600))  # seconds a round waits for replies
 TRAINING_HEARTBEAT_TIMEOUT = float(env_int("TRAINING_HEARTBEAT_TIMEOUT", 60))  # silent ServerApp → resume

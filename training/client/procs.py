@@ -55,6 +55,19 @@ def process_env(flwr_home: str | Path, extra: Mapping[str, str] | None = None) -
     return env
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")  # noqa: S104 (recognised, not bound)
+
+
+def local_address(address: str) -> str:
+    """The ``host:port`` a process on the same machine connects to for a server listening on ``address``.
+
+    A wildcard bind (``0.0.0.0:9093``, ``[::]:9093``) is reached at ``127.0.0.1:<port>``, a name the
+    platform's TLS certificate always covers; any other address is returned unchanged.
+    """
+    host, _, port = address.rpartition(":")
+    return f"127.0.0.1:{port}" if host in WILDCARD_HOSTS else address
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as s:

@@ -18,6 +18,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from training.client.procs import local_address
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -33,7 +35,7 @@ class Command(BaseCommand):
             help="start the platform (honcho, Procfile) first and keep it up",
         )
         parser.add_argument("--site", default=getattr(settings, "BCFL_SITE_URL", "http://127.0.0.1:8000"))
-        parser.add_argument("--superlink", default=settings.SUPERLINK_ADDRESS)
+        parser.add_argument("--superlink", default=local_address(settings.SUPERLINK_ADDRESS))
         parser.add_argument("--honest", type=int, default=8)
         parser.add_argument("--malicious", type=int, default=2)
         parser.add_argument("--attack", default="label_flip")

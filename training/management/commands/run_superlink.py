@@ -26,6 +26,7 @@ class Command(BaseCommand):
             address=options["address"],
             flwr_home=Path(settings.FLWR_HOME),
             cert_hosts=tuple(settings.SUPERLINK_CERT_HOSTS),
+            control_hosts=tuple(settings.SUPERLINK_CONTROL_HOSTS),
             on_started=self._reregister,
         )
         if code:

@@ -31,6 +31,7 @@ from training import attacks, datasets
 from training.client import api
 from training.client import participant as client_lib
 from training.client.home import CliError, Home
+from training.client.procs import local_address
 from training.client.supernode import revive
 from training.client.wallet import load_wallet
 
@@ -49,7 +50,7 @@ class Command(BaseCommand):
             "(options inline: 'scaling:factor=5')",
         )
         parser.add_argument("--site", default=getattr(settings, "BCFL_SITE_URL", "http://127.0.0.1:8000"))
-        parser.add_argument("--superlink", default=settings.SUPERLINK_ADDRESS)
+        parser.add_argument("--superlink", default=local_address(settings.SUPERLINK_ADDRESS))
         parser.add_argument(
             "--root-cert",
             default=None,
