@@ -18,6 +18,7 @@ CHAIN_WAIT_MS = 60_000  # a transaction, its receipt, the server's confirmation 
 
 def creator_sees_the_nft_stakes_ban_and_audit_trail(story) -> None:
     from contracts import chain
+    from contracts.models import ChainTx
     from training.models import Contribution, Finalization, Round, StakeAllocation
 
     page, _ = story.actor(story.creator_key, balance_wei=None, next_path=story.model_path)
@@ -35,6 +36,8 @@ def creator_sees_the_nft_stakes_ban_and_audit_trail(story) -> None:
         assert r.updates_root in lineage and r.commit_tx.tx_hash in lineage
         assert (r.accepted_count, r.rejected_count) == (3, 1)
     assert Finalization.objects.get(task=story.task).stakes_root in lineage
+    mint = ChainTx.objects.get(idempotency_key=f"nft-mint:31337:{story.token_id}")
+    assert mint.tx_hash in lineage and mint.tx_hash in page.locator("#model-card").inner_text()
     # the stakeholders and their shares; the malicious participant holds none
     holders = page.locator("#stakeholders").inner_text()
     allocations = list(StakeAllocation.objects.filter(task=story.task))
