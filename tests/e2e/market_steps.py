@@ -122,6 +122,7 @@ def buyer_browses_buys_a_licence_downloads_and_predicts(story) -> None:
     page.locator("#buy-licence").click()
     expect(page.locator("#access")).to_contain_text("Your licence expires", timeout=CHAIN_WAIT_MS)
     assert len(wallet.sent) == 1
+    assert page.locator("#buy-licence").inner_text() == f"Buy another licence ({LICENCE_ETH} ETH)"
     _download_weights(story, page)
     _predict_from_a_digit_image(story, page)
     page.goto(f"{story.url}/marketplace/purchases/")
