@@ -119,7 +119,7 @@ def sales_history(*, token: ModelToken) -> list[dict]:
 
 def visitor(*, token: ModelToken, user) -> dict:
     """Which buttons fit: {wallet, is_owner, has_access, licence (the visitor's newest valid licence or None),
-    can_buy_licence, can_buy_nft}."""
+    can_buy_licence (not for the owner, nor a holder of a perpetual licence), can_buy_nft}."""
     wallet = visitor_wallet(user)
     is_owner = bool(wallet) and wallet == to_checksum_address(token.owner)
     licence = None
@@ -132,7 +132,11 @@ def visitor(*, token: ModelToken, user) -> dict:
         "is_owner": is_owner,
         "has_access": is_owner or licence is not None,
         "licence": licence,
-        "can_buy_licence": bool(wallet) and not is_owner and token.licence_price is not None,
+        # a perpetual licence needs no other; an expiring one may be bought again (a new licence from now)
+        "can_buy_licence": bool(wallet)
+        and not is_owner
+        and token.licence_price is not None
+        and not (licence is not None and licence.expires_at is None),
         "can_buy_nft": bool(wallet) and not is_owner and token.nft_price is not None,
     }
 

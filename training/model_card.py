@@ -86,7 +86,8 @@ def model_card(facts: dict[str, Any]) -> str:
         "",
         "## Model",
         "",
-        f"- Kind: `{model.get('kind')}`, {model.get('parameters', '?')} parameters",
+        f"- Kind: `{model.get('kind')}`"
+        + (f", {model['parameters']} parameters" if model.get("parameters") else ""),
         f"- Hyper-parameters: `{model.get('hyperparameters')}`",
         f"- Weights: `model.safetensors`, sha256 `{final.get('sha256')}` (arrays hash "
         f"`{final.get('weights_sha256')}`)",

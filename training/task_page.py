@@ -312,3 +312,27 @@ def settlement_page(*, task: Task) -> dict | None:
         "holders": allocs.count(),
         "claimed": claimed,
     }
+
+
+def bans_page(*, task: Task) -> list[dict]:
+    """The bans this task's verdicts made, for the task page: [{wallets, reason, until, evidence_hash,
+    tx_hash, tx_status, lifted}] (wallets of the banned person that took part in the task; newest first)."""
+    from tasks.models import Ban
+
+    bans = list(Ban.objects.filter(task=task).select_related("ban_tx"))
+    wallets: dict[int, list[str]] = {}
+    for p in Participation.objects.filter(task=task).select_related("identity"):
+        root = p.identity.merged_into_id or p.identity_id
+        wallets.setdefault(root, []).append(p.wallet)
+    return [
+        {
+            "wallets": wallets.get(b.identity_id, []),
+            "reason": b.reason,
+            "until": f"until {b.expires_at:%Y-%m-%d %H:%M} UTC" if b.expires_at else "permanently",
+            "evidence_hash": b.evidence_hash,
+            "tx_hash": b.ban_tx.tx_hash if b.ban_tx else "",
+            "tx_status": b.ban_tx.get_status_display() if b.ban_tx else "",
+            "lifted": b.lift_reason if b.lifted_at else "",
+        }
+        for b in bans
+    ]

@@ -34,6 +34,7 @@ def task_training_section(*, request: HttpRequest, task: Task) -> dict:
         "people": task_page.task_participants_page(task=task),
         "failure": task_page.failure_explanation(task=task),
         "contributions": task_page.contributions_page(task=task),
+        "bans": task_page.bans_page(task=task),
         "settlement": task_page.settlement_page(task=task),
     }
 

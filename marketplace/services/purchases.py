@@ -20,6 +20,13 @@ GAS_ALLOWANCE_WEI = (
 )  # what a purchase may cost in gas on top of the price (0.001 ETH), for the early check
 
 
+SAME_BLOCK_LOSER = (
+    "Your transaction was reverted: another transaction in the same block was mined first and changed the offer "
+    "(another buyer got the NFT, or the licence price or terms changed). Nothing was bought; only the gas was "
+    "spent. Reload the page to see the current offers."
+)
+
+
 def _hexdata(data) -> str:
     return "0x" + bytes(data).hex() if isinstance(data, bytes | bytearray) else str(data)
 
@@ -99,13 +106,9 @@ def _confirmed_purchase(tx_hash: str, user, wait_seconds: float) -> wallet_tx.Co
             continue
         except wallet_tx.TxReverted as exc:
             revert = exc.revert
-            refusal = revert_refusal(revert.error_name, revert.error_args, revert.reason)
             if not revert.error_name:  # a same-block loser replays cleanly at the parent block
-                refusal.message += (
-                    " If another buyer's transaction was mined first, the NFT is no longer for sale."
-                )
-                refusal.args = (refusal.message,)
-            raise refusal from exc
+                raise MarketplaceRefused("reverted", SAME_BLOCK_LOSER) from exc
+            raise revert_refusal(revert.error_name, revert.error_args, revert.reason) from exc
         except wallet_tx.WalletTxError as exc:
             raise MarketplaceRefused(exc.code, str(exc)) from exc
     raise MarketplaceRefused(

@@ -62,6 +62,24 @@
     }
   }
 
+  async function receiptOrReason(W, hash, confirmUrl) {
+    // A reverted transaction (another buyer was first, the price changed, ...): the server decodes why from
+    // the receipt, so show its words rather than a bare "reverted".
+    try {
+      return await W.waitForReceipt(hash, { status: STATUS });
+    } catch (err) {
+      if (!err.receipt) throw err;
+      W.setStatus(STATUS, "The transaction failed on chain. Asking the server why…", "error");
+      var reason;
+      try {
+        await post(confirmUrl, { tx_hash: hash });
+      } catch (refusal) {
+        reason = refusal;
+      }
+      throw reason || err;
+    }
+  }
+
   async function run(flow, url, body) {
     var W = window.BCFLWallet;
     var controls = document.querySelectorAll("[data-market-action], [data-market-form] button");
@@ -80,7 +98,7 @@
         var call = answer.calls[i];
         if (answer.calls.length > 1) W.setStatus(STATUS, "Transaction " + (i + 1) + " of " + answer.calls.length + "…", "info");
         hash = await W.sendTransaction({ to: call.to, data: call.data, value: call.value, from: account, status: STATUS });
-        await W.waitForReceipt(hash, { status: STATUS });
+        await receiptOrReason(W, hash, answer.confirm_url);
       }
       W.setStatus(STATUS, "Mined. Checking it on the server…", "info");
       var result = await confirmWithRetry(answer.confirm_url, hash);

@@ -52,11 +52,16 @@ class FakeWallet:
     receipt look-ups are forwarded there, as MetaMask would do against its configured network.
     """
 
-    def __init__(self, account, rpc_url: str | None = None) -> None:
+    # reads a wallet answers from its node (MetaMask forwards them to the network's RPC URL)
+    READS = ("eth_getTransactionReceipt", "eth_getBalance", "eth_blockNumber", "eth_call", "eth_estimateGas")
+
+    def __init__(self, account, rpc_url: str | None = None, *, can_switch: bool = True) -> None:
         self.account = account
         self.rpc_url = rpc_url
         self.chain_id = 1
+        self.can_switch = can_switch  # False: a wallet that stays on chain 1 (the user declined the switch)
         self.calls: list[str] = []
+        self.sent: list[str] = []  # hashes of the transactions sent
 
     def __call__(self, method: str, params: list):
         self.calls.append(method)
@@ -65,6 +70,8 @@ class FakeWallet:
         if method == "eth_chainId":
             return hex(self.chain_id)
         if method == "wallet_switchEthereumChain":
+            if not self.can_switch:
+                raise RuntimeError("The user declined to switch networks.")
             self.chain_id = int(params[0]["chainId"], 16)
             return None
         if method == "personal_sign":
@@ -75,7 +82,7 @@ class FakeWallet:
             return "0x" + signed.signature.hex().removeprefix("0x")
         if method == "eth_sendTransaction" and self.rpc_url:
             return self._send(params[0])
-        if method == "eth_getTransactionReceipt" and self.rpc_url:
+        if method in self.READS and self.rpc_url:
             from tests.anvil import rpc
 
             return rpc(self.rpc_url, method, params)
@@ -101,7 +108,9 @@ class FakeWallet:
         }
         signed = Account.sign_transaction(body, self.account.key)
         raw = "0x" + signed.raw_transaction.hex().removeprefix("0x")
-        return rpc(self.rpc_url, "eth_sendRawTransaction", [raw])
+        tx_hash = rpc(self.rpc_url, "eth_sendRawTransaction", [raw])
+        self.sent.append(tx_hash)
+        return tx_hash
 
 
 @pytest.fixture

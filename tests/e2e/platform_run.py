@@ -117,8 +117,12 @@ def start_platform_run(
     round_timeout: float = 180.0,
     heartbeat_timeout: float = 25,  # a loaded 2-core machine can take >12 s to start a ServerApp
     isolation: str = "subprocess",
+    attacks: dict[int, str] | None = None,
 ) -> PlatformRun:
-    """Everything up to a launched Flower run. The caller must `stop()` the result (also on failure)."""
+    """Everything up to a launched Flower run. The caller must `stop()` the result (also on failure).
+
+    `attacks` maps a participant's index to a `training.attacks` name its SuperNode's ClientApp applies (a
+    simulated malicious participant, as `manage.py simulate_participants --malicious` runs them)."""
     monkeypatch.setenv("BCFL_DATASET_CACHE", str(tmp_path / "datasets"))
     ds = datasets.load_dataset("digits")
     settings.CHAIN_RPC_URL, settings.CHAIN_ID = anvil_url, 31337
@@ -135,30 +139,8 @@ def start_platform_run(
         services.common, "enqueue", lambda name, *a, countdown=None: queued.append((name, *a))
     )
 
-    # a digits task registered on chain by its creator, the validation set = digits test split
-    creator_key = DEV_KEYS[5]
-    buf = io.BytesIO()
-    np.savez(buf, x=ds.x_test, y=ds.y_test)
-    task = task_create(
-        creator=UserFactory(username=Account.from_key(creator_key).address),
-        title="Digits e2e",
-        model_kind="mlp",
-        learning_rate=0.05,
-        local_epochs=3,
-        batch_size=32,
-        feature_shape=[64],
-        label_set=list(range(10)),
-        min_samples_per_participant=10,
-        rounds=rounds,
-        min_participants=min_participants,
-        max_participants=nodes,
-        aggregation_rule="fedavg",
-        reward_wei=10**17,
-        creator_share_bps=500,
-        validation_file=ContentFile(buf.getvalue(), name="val.npz"),
-    )
-    task_registration_confirm(
-        task=task, tx_hash=dev_send(task_create_call(task=task), creator_key), by=task.creator
+    task = create_digits_task(
+        creator_key=DEV_KEYS[5], rounds=rounds, min_participants=min_participants, max_participants=nodes
     )
     from training.client import wallet as wallet_mod
 
@@ -208,6 +190,7 @@ def start_platform_run(
                         "num-partitions": nodes,
                         "dataset": "digits",
                         "key-path": str(tmp_path / f"w{i}.key"),
+                        **({"attack": attacks[i]} if attacks and i in attacks else {}),
                     },
                     isolation=isolation,
                     log_path=tmp_path / f"supernode{i}.log",
@@ -222,3 +205,39 @@ def start_platform_run(
         result.stop()
         raise
     return result
+
+
+def create_digits_task(
+    *, creator_key: str, rounds: int, min_participants: int, max_participants: int, title: str = "Digits e2e"
+) -> Task:
+    """A digits task (MLP, fedavg, 0.1 ETH reward, 5 % creator share, the digits test split as validation set)
+    created and registered on chain by `creator_key`'s wallet: recruiting. Needs the contracts deployed and
+    CHAIN_RPC_URL set."""
+    ds = datasets.load_dataset("digits")
+    buf = io.BytesIO()
+    np.savez(buf, x=ds.x_test, y=ds.y_test)
+    task = task_create(
+        creator=UserFactory(username=Account.from_key(creator_key).address),
+        title=title,
+        model_kind="mlp",
+        learning_rate=0.05,
+        local_epochs=3,
+        batch_size=32,
+        feature_shape=[64],
+        label_set=list(range(10)),
+        min_samples_per_participant=10,
+        rounds=rounds,
+        min_participants=min_participants,
+        max_participants=max_participants,
+        aggregation_rule="fedavg",
+        reward_wei=10**17,
+        creator_share_bps=500,
+        validation_file=ContentFile(buf.getvalue(), name="val.npz"),
+        # as `manage.py create_task --dataset digits` says it: a bundled dataset's model accepts digit images
+        validation_summary={**dataspec.data_summary(ds.x_test, ds.y_test), "dataset": "digits"},
+    )
+    task_registration_confirm(
+        task=task, tx_hash=dev_send(task_create_call(task=task), creator_key), by=task.creator
+    )
+    task.refresh_from_db()
+    return task

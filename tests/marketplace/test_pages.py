@@ -114,6 +114,26 @@ def test_model_page_buttons_fit_the_visitor(client):
     assert client.get(reverse("marketplace:detail", args=[999])).status_code == 404
 
 
+def test_a_licence_holder_is_offered_another_licence_only_if_theirs_expires(client):
+    tok = _model("Digits")
+    # an expiring licence: the button says it buys another one
+    expiring = UserFactory()
+    LicenceFactory(token=tok, buyer=expiring.username)
+    client.force_login(expiring)
+    body = _detail(client, tok)
+    assert 'id="buy-licence"' in body and "Buy another licence (" in body
+    # a perpetual licence: nothing more to buy
+    perpetual = UserFactory()
+    LicenceFactory(token=tok, buyer=perpetual.username, expires_at=None)
+    client.force_login(perpetual)
+    body = _detail(client, tok)
+    assert 'id="buy-licence"' not in body and "Your licence is perpetual" in body
+    # someone without one: the plain offer
+    client.force_login(UserFactory())
+    body = _detail(client, tok)
+    assert "Buy a licence (" in body and "Buy another licence" not in body
+
+
 def test_my_models_and_purchases_need_sign_in_and_show_mine(client):
     mine, other = _model("Mine"), _model("Other")
     for name in ("marketplace:mine", "marketplace:purchases"):

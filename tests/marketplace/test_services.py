@@ -116,6 +116,20 @@ def test_nft_sold_to_one_of_two_buyers(minted, owner, buyer, fake_chain):
     )
 
 
+def test_a_same_block_loser_is_told_what_happened_in_words(minted, owner, buyer, fake_chain):
+    # given: a purchase that reverts without a reason a replay at the parent block can find (its block's earlier
+    # transaction took the offer)
+    list_nft(minted, owner)
+    call = services.nft_buy_call(token=minted, user=buyer)
+    fake_chain.revert_next(error_name="", reason="execution reverted")
+    tx_hash = send(call, BUYER_KEY)
+    # when / then
+    with pytest.raises(services.MarketplaceRefused, match="another transaction in the same block") as lost:
+        services.purchase_confirm(tx_hash=tx_hash, user=buyer)
+    assert lost.value.code == "reverted" and "Nothing was bought" in str(lost.value)
+    assert not NFTSale.objects.exists()
+
+
 def test_unlist_and_owner_only(minted, owner, buyer):
     list_nft(minted, owner)
     with pytest.raises(services.MarketplaceRefused) as not_owner:

@@ -48,12 +48,12 @@ FINALIZE_STEPS: list[tuple[str, FinalizeStep]] = [
     ("contributions", contributions_record),
     ("verdicts", verdicts_and_shares),
     ("stakes", stakes_record),  # the stakes Merkle tree of (holder, shares)
-    ("model_card", model_card_write),
     (
         "chain_send",
         chain_send,
     ),  # ModelNFT.mint + TaskRegistry.finalize (reward -> stake pool), via the ledger
     ("chain_confirm", chain_confirm),  # waits (FinalizePending) until both are mined
+    ("model_card", model_card_write),  # after the chain: the card names the mint and settlement transactions
     ("complete", task_complete),
 ]
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, OperationalError, InterfaceError)

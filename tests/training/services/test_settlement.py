@@ -104,6 +104,7 @@ def test_completed_task_mints_the_nft_and_moves_the_reward_under_the_stakes_root
     card = final.card.read().decode()
     assert card.startswith("---\nlicense: other\n") and "model-index:" in card
     assert "## Training rounds" in card and "| 2 | 70.00% |" in card and fin.stakes_root in card
+    assert mint.tx_hash in card and done.tx_hash in card  # written once both are mined
     task.refresh_from_db()
     assert task.status == S.COMPLETED and f"Model NFT #{task.chain_task_id} minted" in task.status_note
     # and: running everything again sends nothing twice

@@ -171,3 +171,26 @@ def test_chart_legend_sits_above_the_plot_area():
     legend = svg.split('<g class="legend"', 1)[1].split("</g>", 1)[0]
     ys = [float(y) for y in re.findall(r'\by2?="([\d.]+)"', legend)]
     assert ys and max(ys) < plot_top  # no legend text or swatch inside the plot, where the lines run
+
+
+def test_bans_of_the_task_are_listed_with_evidence_hash_and_transaction(client):
+    from tests.contracts.factories import ChainTxFactory
+    from tests.tasks.factories import BanFactory
+
+    # given: a participant banned by the task's verdict, its ban sent on chain
+    task = TaskFactory(status=S.COMPLETED)
+    bad = participate(task, account(7))
+    tx = ChainTxFactory(
+        status="confirmed", tx_hash="0x" + "ab" * 32, function="ban", contract_name="IdentityRegistry"
+    )
+    ban = BanFactory(identity=bad.identity, task=task, reason="Judged malicious in task 1", evidence={"r": 1})
+    ban.ban_tx = tx
+    ban.save(update_fields=["ban_tx"])
+    other = TaskFactory(status=S.COMPLETED)
+    # when
+    html = client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
+    # then: the ban with the wallet, reason, evidence hash and transaction; not on another task's page
+    bans = html[html.index('<div id="bans">') :]
+    assert bad.wallet in bans and "banned permanently" in bans and "Judged malicious in task 1" in bans
+    assert ban.evidence_hash in bans and tx.tx_hash in bans and "(confirmed)" in bans
+    assert 'id="bans"' not in client.get(reverse("tasks:detail", args=[other.pk])).content.decode()
