@@ -37,6 +37,15 @@
       W.setStatus(STATUS, "Confirmed. Reloading…", "ok");
       window.location.reload();
     } catch (err) {
+      if (err.receipt) {
+        // Reverted on chain: the only ways are shares claimed meanwhile (the platform's claim job claims every
+        // holder's shares; anyone may send a holder's claim) or revenue already paid out by the payout job.
+        W.setStatus(STATUS, err.message + " Nothing was claimed and only gas was spent: your shares were " +
+          "claimed, or this revenue paid out to you, by another transaction in the meantime (the platform's " +
+          "claim and payout jobs do this for every holder). The page reloads with the current balances.", "error");
+        setTimeout(function () { window.location.reload(); }, 6000);
+        return;
+      }
       W.setStatus(STATUS, err.message, "error");
       buttons.forEach(function (b) { b.disabled = false; });
     }
