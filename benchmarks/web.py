@@ -1,12 +1,13 @@
 """Web latency and throughput of the marketplace's pages and API on PostgreSQL with 10,000 models.
 
 Creates a scratch PostgreSQL database (`bcfl_bench`, dropped at the end, also on Ctrl-C), migrates it, bulk-creates
-the data (`benchmarks/web_seed.py`), serves the site with gunicorn (2 sync workers) under the production settings
+the data (`benchmarks/web_seed.py`), serves the site with gunicorn (sync workers) under the production settings
 (DEBUG off, HTTPS expected behind a proxy: the load generator sends `X-Forwarded-Proto: https`), and drives each
-endpoint with locust headless (a few users, no think time, a fixed duration) on loopback. Prints a table of
-p50/p95/p99 latency (ms) and requests per second per endpoint and writes benchmarks/results/web.json.
+endpoint with locust headless on loopback at a bounded rate (`--rate` requests a second in all, spread over
+`--users` users with `constant_throughput`; `--rate 0` = no think time, saturation) for a fixed duration. Prints
+a table of p50/p95/p99 latency (ms) and requests per second per endpoint and writes benchmarks/results/web.json.
 
-Run: .venv/bin/python benchmarks/web.py [--models 10000] [--users 4] [--seconds 20] (or `make bench-web`)
+Run: .venv/bin/python benchmarks/web.py [--models 10000] [--rate 20] [--users 4] [--seconds 20] (or `make bench-web`)
 Needs: a local PostgreSQL (127.0.0.1:5432, trust auth for `postgres`; `--pg-url` to change).
 """
 
@@ -139,7 +140,9 @@ def _locust(name: str, paths: list[str], port: int, args, env: dict, out: Path) 
         "--loglevel",
         "ERROR",
     ]
-    lenv = dict(env, BENCH_NAME=name, BENCH_PATHS="\n".join(paths))
+    lenv = dict(
+        env, BENCH_NAME=name, BENCH_PATHS="\n".join(paths), BENCH_USER_RPS=str(args.rate / args.users)
+    )
     subprocess.run(
         cmd, env=lenv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=args.seconds + 60
     )
@@ -203,9 +206,10 @@ def _run(args, tmp: Path) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", type=int, default=10_000)
-    p.add_argument("--users", type=int, default=4, help="concurrent locust users (no think time)")
+    p.add_argument("--users", type=int, default=4, help="concurrent locust users")
+    p.add_argument("--rate", type=float, default=20, help="requests a second in all (0: no think time)")
     p.add_argument("--seconds", type=int, default=20, help="measured seconds per endpoint")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    p.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--db", default="bcfl_bench")
     p.add_argument("--no-write", action="store_true", help="print only; leave web.json alone")
@@ -224,6 +228,7 @@ def main() -> None:
         "config": {
             "models": args.models,
             "locust_users": args.users,
+            "rate_rps": args.rate,
             "seconds_per_endpoint": args.seconds,
             "gunicorn_workers": args.workers,
             "settings": "bcfl_site.settings.production (DEBUG off), DATABASE_CONN_MAX_AGE=60",
