@@ -132,6 +132,7 @@ def main() -> None:
     p.add_argument("--db", default="bcfl_profile")
     p.add_argument("--var-dir", default=str(Path(tempfile.gettempdir()) / "bcfl-web-profile"))
     p.add_argument("--only", action="append", help="endpoint names (default: all)")
+    p.add_argument("--path", action="append", default=[], help="NAME=PATH: profile this path too")
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--plans", type=int, default=3, help="slowest queries to list")
     p.add_argument("--show-plans", action="store_true", help="print their EXPLAIN ANALYZE plans")
@@ -155,7 +156,8 @@ def main() -> None:
         django.setup()
     token = Path(args.var_dir, "sample_token").read_text().strip()
     rendered = _timed_render()
-    for name, path in SAMPLES.items():
+    samples = dict(SAMPLES, **dict(x.split("=", 1) for x in args.path))
+    for name, path in samples.items():
         if not args.only or name in args.only:
             profile(name, path.format(token=token), args, rendered)
 
