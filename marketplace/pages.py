@@ -59,10 +59,13 @@ def _card(final: FinalModel | None) -> str:
     return mark_safe(card_html(text))  # noqa: S308 - card_html escapes every text
 
 
-def stakeholders(*, token: ModelToken) -> list[dict]:
+def stakeholders(*, token: ModelToken, allocations: list[StakeAllocation] | None = None) -> list[dict]:
     """[{holder, shares, percent, earned_wei, earned_eth}] biggest first; earned = the indexed payouts
-    (DividendClaimed, PayoutPushed) of this model's stake id to the holder. Two queries."""
-    allocs = list(StakeAllocation.objects.filter(task_id=token.task_id).order_by("-shares", "holder"))
+    (DividendClaimed, PayoutPushed) of this model's stake id to the holder. Two queries (one when the task's
+    `allocations` are passed)."""
+    if allocations is None:
+        allocations = list(StakeAllocation.objects.filter(task_id=token.task_id))
+    allocs = sorted(allocations, key=lambda a: (-a.shares, a.holder))
     earned: dict[str, int] = defaultdict(int)
     events = ChainEvent.objects.filter(
         chain_id=settings.CHAIN_ID, contract_name="StakeToken", event__in=PAYOUT_EVENTS
@@ -138,11 +141,10 @@ def visitor(*, token: ModelToken, user) -> dict:
     }
 
 
-def _lineage_facts(*, task, contributions: list[dict]) -> dict:
+def _lineage_facts(*, task, fin: Finalization | None, contributions: list[dict]) -> dict:
     """What the page shows of `training.model_facts` (same keys), without the parts it does not show (contract
     addresses, stakes list, bans, the rounds again): dataset, features, labels, participants, the chain's
     create/settle/mint hashes and the stakes root."""
-    fin = Finalization.objects.filter(task=task).only("settled_tx_hash", "stakes_root").first()
     mint = ChainTx.objects.filter(idempotency_key=nft_mint_key(task)).only("tx_hash").first()
     return {
         "data": {
@@ -161,7 +163,7 @@ def _lineage_facts(*, task, contributions: list[dict]) -> dict:
 
 
 def model_page(*, token: ModelToken, user) -> dict:
-    """The model page's context (see the module docstring). About 15 queries whatever the model's history."""
+    """The model page's context (see the module docstring). About 13 queries whatever the model's history."""
     task = token.task
     final = (
         FinalModel.objects.filter(task=task)
@@ -172,10 +174,12 @@ def model_page(*, token: ModelToken, user) -> dict:
     rounds = training_selectors.task_rounds(task=task)
     terms = selectors.active_licence_terms(token=token)
     contributions = task_page.contributions_page(task=task)
+    fin = Finalization.objects.filter(task=task).first()
+    allocations = list(StakeAllocation.objects.filter(task=task))
     return {
         "token": token,
         "task": task,
-        "facts": _lineage_facts(task=task, contributions=contributions),
+        "facts": _lineage_facts(task=task, fin=fin, contributions=contributions),
         "final": final,
         "accuracy_percent": None if token.accuracy is None else 100 * token.accuracy,
         "onnx_ready": final is not None and final.onnx_ready,
@@ -183,8 +187,8 @@ def model_page(*, token: ModelToken, user) -> dict:
         "chart": mark_safe(task_page.metrics_chart_svg(rounds)),  # noqa: S308 - built from numbers
         "rounds": rounds,
         "contributions": contributions,
-        "settlement": task_page.settlement_page(task=task),
-        "stakeholders": stakeholders(token=token),
+        "settlement": task_page.settlement_page(task=task, fin=fin, allocations=allocations),
+        "stakeholders": stakeholders(token=token, allocations=allocations),
         "terms": terms,
         "terms_duration": duration_text(terms.duration_s) if terms else "",
         "licence_price_eth": eth_text(token.licence_price),

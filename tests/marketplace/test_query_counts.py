@@ -70,7 +70,7 @@ def test_browse_and_api_list_cost_the_same_with_10_and_1000_models(client, djang
 
 
 def test_model_page_costs_the_same_with_a_short_and_a_long_history(client, django_assert_max_num_queries):
-    """Rounds, stake holders, licences and NFT sales of any number: the same queries (15 for a visitor)."""
+    """Rounds, stake holders, licences and NFT sales of any number: the same queries (12 for a visitor)."""
     small, large = _model_with_history(1), _model_with_history(12)
     counts = []
     for token in (small, large):
@@ -79,7 +79,7 @@ def test_model_page_costs_the_same_with_a_short_and_a_long_history(client, djang
             response = client.get(reverse("marketplace:detail", args=[token.token_id]))
         assert response.status_code == 200
         counts.append(len(ctx.captured_queries))
-    assert counts[0] == counts[1] <= 15
+    assert counts[0] == counts[1] <= 12
     assert len(response.context["rounds"]) == 12 and len(response.context["sales"]) == 24
 
 
