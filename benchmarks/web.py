@@ -4,7 +4,9 @@ Creates a scratch PostgreSQL database (`bcfl_bench`, dropped at the end, also on
 the data (`benchmarks/web_seed.py`), serves the site with gunicorn (sync workers) under the production settings
 (DEBUG off, HTTPS expected behind a proxy: the load generator sends `X-Forwarded-Proto: https`), and drives each
 endpoint with locust headless on loopback at a bounded rate (`--rate` requests a second in all, spread over
-`--users` users with `constant_throughput`; `--rate 0` = no think time, saturation) for a fixed duration. Prints
+`--users` users with `constant_throughput`; `--rate 0` = no think time, saturation) for a fixed duration, each
+endpoint after the machine's 1-minute load average fell below `--quiet-load` (waiting at most `--quiet-wait` s:
+the machine is shared; the load before and after each endpoint is recorded). Prints
 a table of p50/p95/p99 latency (ms) and requests per second per endpoint and writes benchmarks/results/web.json.
 
 Run: .venv/bin/python benchmarks/web.py [--models 10000] [--rate 20] [--users 4] [--seconds 20] (or `make bench-web`)
@@ -181,6 +183,14 @@ def _load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _wait_for_quiet(args) -> None:
+    """The machine is shared: wait (at most --quiet-wait s) for the 1-minute load average to drop below
+    --quiet-load before measuring an endpoint; the load before and after is recorded either way."""
+    deadline = time.monotonic() + args.quiet_wait
+    while os.getloadavg()[0] >= args.quiet_load and time.monotonic() < deadline:
+        time.sleep(5)
+
+
 def _run(args, tmp: Path) -> dict:
     env = _environment(args, str(tmp / "var"))
     summary = _prepare(args, env)
@@ -192,13 +202,14 @@ def _run(args, tmp: Path) -> dict:
         for name, paths in _endpoints(summary["token_ids"], random.Random(1)).items():
             if args.only and name not in args.only:
                 continue
+            _wait_for_quiet(args)
             load = _load_average()
             r = _locust(name, paths, port, args, env, tmp)
             r.update(path=paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} variants)")
-            r["load_average_before"] = load
+            r["load_average_before"], r["load_average_after"] = load, _load_average()
             results[name] = r
             print(
-                f"{name}: p50 {r['p50_ms']:g} p95 {r['p95_ms']:g} p99 {r['p99_ms']:g} ms, {r['rps']:g} req/s, {r['failures']} failures, load before {load} after {_load_average()}",
+                f"{name}: p50 {r['p50_ms']:g} p95 {r['p95_ms']:g} p99 {r['p99_ms']:g} ms, {r['rps']:g} req/s, {r['failures']} failures, load before {load} after {r['load_average_after']}",
                 flush=True,
             )
     finally:
@@ -219,6 +230,10 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--db", default="bcfl_bench")
+    p.add_argument(
+        "--quiet-load", type=float, default=1.0, help="wait for a 1-minute load average below this"
+    )
+    p.add_argument("--quiet-wait", type=float, default=120, help="... at most this many seconds per endpoint")
     p.add_argument("--no-write", action="store_true", help="print only; leave web.json alone")
     p.add_argument("--only", action="append", help="endpoint names to measure (implies --no-write)")
     args = p.parse_args()
@@ -237,6 +252,7 @@ def main() -> None:
             "models": args.models,
             "locust_users": args.users,
             "rate_rps": args.rate,
+            "quiet_load": args.quiet_load,
             "seconds_per_endpoint": args.seconds,
             "gunicorn_workers": args.workers,
             "settings": "bcfl_site.settings.production (DEBUG off), DATABASE_CONN_MAX_AGE=60",
