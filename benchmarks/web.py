@@ -145,7 +145,11 @@ def _locust(name: str, paths: list[str], port: int, args, env: dict, out: Path) 
         "ERROR",
     ]
     lenv = dict(
-        env, BENCH_NAME=name, BENCH_PATHS="\n".join(paths), BENCH_USER_RPS=str(args.rate / args.users)
+        env,
+        BENCH_NAME=name,
+        BENCH_PATHS="\n".join(paths),
+        BENCH_USER_RPS=str(args.rate / args.users),
+        BENCH_USERS=str(args.users),
     )
     subprocess.run(
         cmd, env=lenv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=args.seconds + 60
