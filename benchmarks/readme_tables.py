@@ -84,7 +84,10 @@ def render_web(data: dict) -> str:
     for key in order:
         r = results[key]
         label = WEB_LABELS.get(key, f"{key} `{r.get('path', '')}`")
-        target = f"≤ {_num(targets[key])}" if key in targets else ""
+        target = ""
+        if key in targets:
+            met = "met" if r["p95_ms"] <= targets[key] else "not met"
+            target = f"≤ {_num(targets[key])} ({met})"
         cells = [r["requests"], r["failures"], r["p50_ms"], r["p95_ms"], r["p99_ms"], r["rps"]]
         rows.append(_row([label, *(_num(c) for c in cells), target]))
     return "\n".join(rows)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from marketplace import selectors
 from tasks import catalog
@@ -33,10 +35,42 @@ class EthField(forms.DecimalField):
         super().__init__(max_digits=40, decimal_places=18, **kwargs)
 
 
+def _attrs(attrs: dict) -> str:
+    """Django's widgets/attrs.html in Python: in order, False left out, True a bare name, values escaped."""
+    parts = (
+        format_html(" {}", name) if value is True else format_html(' {}="{}"', name, str(value))
+        for name, value in attrs.items()
+        if value is not False
+    )
+    return mark_safe("".join(parts))  # noqa: S308 - every part escaped by format_html
+
+
+class QuickSelect(forms.Select):
+    """`forms.Select` rendered in Python, with the same HTML as Django's template (which includes a template per
+    option: 1.2 ms for the dataset filter's 9 options, half the browse form). Flat choices; others fall back."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        if any(group for group, _options, _index in widget["optgroups"]) or not widget["optgroups"]:
+            return super().render(name, value, attrs, renderer)  # optgroups, no options: Django's template
+        options = [
+            format_html(
+                '<option value="{}"{}>{}</option>',
+                str(option["value"]),
+                _attrs(option["attrs"]),
+                option["label"],
+            )
+            for _group, group_options, _index in widget["optgroups"]
+            for option in group_options
+        ]
+        html = format_html('<select name="{}"{}>', widget["name"], _attrs(widget["attrs"]))
+        return mark_safe(html + "\n  " + "\n\n  ".join(options) + "\n\n</select>")  # noqa: S308 - escaped above
+
+
 class BrowseForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
-    model_kind = forms.ChoiceField(required=False, label="Model kind")
-    dataset = forms.ChoiceField(required=False)
+    model_kind = forms.ChoiceField(required=False, label="Model kind", widget=QuickSelect)
+    dataset = forms.ChoiceField(required=False, widget=QuickSelect)
     accuracy_min = forms.DecimalField(required=False, min_value=0, max_value=100, label="Accuracy from (%)")
     accuracy_max = forms.DecimalField(required=False, min_value=0, max_value=100, label="to (%)")
     price_min = EthField(required=False, label="Price from (ETH)")
@@ -44,9 +78,13 @@ class BrowseForm(forms.Form):
     for_sale = forms.BooleanField(required=False, label="NFT for sale")
     licence = forms.BooleanField(required=False, label="Licence available")
     mine = forms.BooleanField(required=False, label="Owned by me")
-    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, widget=QuickSelect)
     per_page = forms.TypedChoiceField(
-        required=False, coerce=int, choices=[(n, n) for n in PAGE_SIZES], empty_value=PAGE_SIZES[0]
+        required=False,
+        coerce=int,
+        choices=[(n, n) for n in PAGE_SIZES],
+        empty_value=PAGE_SIZES[0],
+        widget=QuickSelect,
     )
 
     def __init__(self, *args, **kwargs):

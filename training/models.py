@@ -266,6 +266,10 @@ class FinalModel(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        # the home page's "trained models", newest first (`bcfl_site.selectors.completed_models`)
+        indexes = [models.Index(fields=["created_at", "id"], name="finalmodel_created")]
+
     def __str__(self) -> str:
         return f"final model of task {self.task_id} ({self.sha256[:12]})"
 

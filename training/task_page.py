@@ -274,14 +274,22 @@ def _verdict_words(c) -> str:
     return "No signal against it."
 
 
-def settlement_page(*, task: Task) -> dict | None:
+_READ = object()  # settlement_page's `fin` not passed: read it
+
+
+def settlement_page(*, task: Task, fin=_READ, allocations: list | None = None) -> dict | None:
     """The escrow's settlement in words for the task page: the model NFT, the stake pool and the refund
-    (None before anything is settled or under way)."""
+    (None before anything is settled or under way). A caller that already read the task's Finalization (or
+    None) and its StakeAllocation rows passes them (`fin`, `allocations`) instead of three more queries."""
     from training.models import Finalization, StakeAllocation
 
-    fin = Finalization.objects.filter(task=task).first()
-    allocs = StakeAllocation.objects.filter(task=task)
-    claimed = allocs.exclude(claimed_tx_hash="").count()
+    if fin is _READ:
+        fin = Finalization.objects.filter(task=task).first()
+    if allocations is None:
+        allocs = StakeAllocation.objects.filter(task=task)
+        claimed, holders = allocs.exclude(claimed_tx_hash="").count(), allocs.count
+    else:
+        claimed, holders = sum(1 for a in allocations if a.claimed_tx_hash), allocations.__len__
     wei = 10**18
     if fin is None or not (fin.settlement or fin.stakes_root):
         if task.status == Task.Status.FAILED and task.chain_task_id is not None:
@@ -309,7 +317,7 @@ def settlement_page(*, task: Task) -> dict | None:
         "text": text,
         "tx_hash": fin.settled_tx_hash,
         "root": fin.stakes_root,
-        "holders": allocs.count(),
+        "holders": holders(),
         "claimed": claimed,
     }
 

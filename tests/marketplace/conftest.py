@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from eth_account import Account
 from eth_utils import keccak
 
@@ -19,6 +20,14 @@ OWNER_KEY, BUYER_KEY, OTHER_KEY = DEV_KEYS[2], DEV_KEYS[3], DEV_KEYS[4]
 @pytest.fixture(autouse=True)
 def _private_media(settings, tmp_path):
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache (the browse filter's dataset list is cached for a minute)."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def user_of(key: str):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from eth_utils import keccak
 from factory.django import DjangoModelFactory
 
-from marketplace.models import Licence, LicenceTerms, ModelToken
+from marketplace.models import Licence, LicenceTerms, ModelToken, NFTSale
 from tests.tasks.factories import TaskFactory
 
 
@@ -53,3 +53,18 @@ class LicenceFactory(DjangoModelFactory):
     terms_hash = "0x" + "11" * 32
     expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
     tx_hash = factory.Sequence(lambda i: "0x" + keccak(text=f"licence-{i}").hex())
+
+
+class NFTSaleFactory(DjangoModelFactory):
+    """An NFT sale recorded from its NFTSold event (5 % royalty)."""
+
+    class Meta:
+        model = NFTSale
+
+    token = factory.SubFactory(ModelTokenFactory)
+    seller = factory.SelfAttribute("token.owner")
+    buyer = factory.Sequence(lambda i: f"0x{0xB0B00000 + i:040x}")
+    price_wei = Decimal(10**18)
+    royalty_wei = Decimal(5 * 10**16)
+    tx_hash = factory.Sequence(lambda i: "0x" + keccak(text=f"sale-{i}").hex())
+    block_number = factory.Sequence(lambda i: 100 + i)

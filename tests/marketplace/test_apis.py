@@ -5,15 +5,19 @@ queries per page of the model list."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
+from rest_framework.serializers import ModelSerializer
 from rest_framework.test import APIClient
 
-from marketplace import apis
+from marketplace import apis, selectors
+from marketplace.models import Listing
+from marketplace.serializers import ModelOutputSerializer
 from tests.marketplace.factories import LicenceFactory, LicenceTermsFactory, ModelTokenFactory
 from tests.tasks.factories import UserFactory
 from tests.training.factories import FinalModelFactory, RoundFactory
@@ -190,3 +194,19 @@ def test_my_licences_and_confirm_requires_sign_in():
     assert mine["count"] == 1 and mine["results"][0]["valid"] is True
     assert client_of(None).get("/api/v1/licences/mine/").status_code == 401
     assert client_of(None).post("/api/v1/purchases/confirm/", {"tx_hash": "0x" + "1" * 64}).status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_list_serializer_fast_path_equals_drf_generic_output():
+    on_sale, bare = ModelTokenFactory(), ModelTokenFactory()
+    LicenceTermsFactory(token=on_sale)
+    LicenceFactory(token=on_sale)
+    Listing.objects.create(token=on_sale, seller=on_sale.owner, price_wei=Decimal(3 * 10**18), active=True)
+    serializer = ModelOutputSerializer()
+    rows = list(selectors.model_list())
+    assert {r.token_id for r in rows} == {on_sale.token_id, bare.token_id}
+    for row in rows:
+        assert serializer.to_representation(row) == ModelSerializer.to_representation(serializer, row)
+    fast = serializer.to_representation(next(r for r in rows if r.token_id == on_sale.token_id))
+    assert fast["nft_price_wei"] == str(3 * 10**18) and fast["licences_sold"] == 1
+    assert fast["licence_duration_s"] == 30 * 86_400

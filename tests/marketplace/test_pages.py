@@ -8,11 +8,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django import forms
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 
 from marketplace.card_markdown import card_html
+from marketplace.forms import QuickSelect
 from marketplace.models import LicenceTerms
 from tests.marketplace.conftest import OWNER_KEY, send
 from tests.marketplace.factories import LicenceFactory, LicenceTermsFactory, ModelTokenFactory
@@ -69,11 +72,14 @@ def test_browse_costs_the_same_queries_for_any_page_size(client, django_assert_n
     for i in range(3):
         tok = _model(f"m{i}")
         LicenceFactory(token=tok)
-    # session-less anonymous visitor: datasets for the filter, count, page
+    # session-less anonymous visitor: datasets for the filter (then cached for a minute), count, page
     with django_assert_num_queries(3):
         small = client.get(reverse("marketplace:browse"), {"per_page": 12, "sort": "sales"})
     for i in range(20):
         _model(f"n{i}")
+    with django_assert_num_queries(2):
+        client.get(reverse("marketplace:browse"), {"per_page": 48, "sort": "sales"})
+    cache.clear()
     with django_assert_num_queries(3):
         large = client.get(reverse("marketplace:browse"), {"per_page": 48, "sort": "sales"})
     assert len(small.context["page"].object_list) == 3 and len(large.context["page"].object_list) == 23
@@ -251,3 +257,20 @@ def test_card_markdown_is_escaped_and_rendered():
     assert "<h1>T &lt;script&gt;</h1>" in html and "<script>" not in html
     assert "<th>a</th>" in html and "<td><code>&lt;i&gt;</code></td>" in html
     assert "<strong>b</strong>" in html and 'href="javascript' not in html and "license" not in html
+
+
+@pytest.mark.parametrize(
+    ("choices", "value"),
+    [
+        ([("", "Any"), ("mlp", "MLP <b>"), ("cnn", "CNN")], "mlp"),
+        ([(12, 12), (24, 24)], 24),
+        ([("a", "a")], None),
+        ([], None),
+        ([("Group", [("x", "X")]), ("y", "Y")], "x"),
+    ],
+)
+def test_quick_select_renders_what_djangos_select_renders(choices, value):
+    attrs = {"id": "id_f", "class": "x"}
+    quick = QuickSelect(choices=choices).render("f", value, attrs)
+    assert quick == forms.Select(choices=choices).render("f", value, attrs)
+    assert "&lt;b&gt;" in quick or "<b>" not in str(choices)

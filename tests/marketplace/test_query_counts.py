@@ -1,16 +1,24 @@
 """The browse page and the API's model list cost the same number of SQL queries with 10 and with 1,000 models
-(rows bulk-created from the factories' `build_batch`)."""
+(rows bulk-created from the factories' `build_batch`); a model's page costs the same with a short and a long
+history."""
 
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from marketplace.models import Licence, LicenceTerms, ModelToken
 from tasks.models import Task
-from tests.marketplace.factories import LicenceFactory, LicenceTermsFactory, ModelTokenFactory
+from tests.marketplace.factories import (
+    LicenceFactory,
+    LicenceTermsFactory,
+    ModelTokenFactory,
+    NFTSaleFactory,
+)
 from tests.tasks.factories import TaskFactory, UserFactory
+from tests.training.factories import FinalModelFactory, RoundFactory, RunFactory, StakeAllocationFactory
 
 pytestmark = pytest.mark.django_db
 _next_id = iter(range(10_000, 10**9))
@@ -31,6 +39,7 @@ def _bulk_models(n: int) -> None:
 
 
 def _queries(django_assert_max_num_queries, fetch) -> int:
+    cache.clear()  # the browse filter's dataset list: every measure starts cold
     with django_assert_max_num_queries(100) as ctx:
         response = fetch()
     assert response.status_code == 200
@@ -58,3 +67,30 @@ def test_browse_and_api_list_cost_the_same_with_10_and_1000_models(client, djang
     assert page1000.context["page"].paginator.count == 1000
     assert api10.json()["count"] == 10 and api1000.json()["count"] == 1000
     assert api1000.json()["results"][0]["licences_sold"] == 1
+
+
+def test_model_page_costs_the_same_with_a_short_and_a_long_history(client, django_assert_max_num_queries):
+    """Rounds, stake holders, licences and NFT sales of any number: the same queries (12 for a visitor)."""
+    small, large = _model_with_history(1), _model_with_history(12)
+    counts = []
+    for token in (small, large):
+        cache.clear()
+        with django_assert_max_num_queries(100) as ctx:
+            response = client.get(reverse("marketplace:detail", args=[token.token_id]))
+        assert response.status_code == 200
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1] <= 12
+    assert len(response.context["rounds"]) == 12 and len(response.context["sales"]) == 24
+
+
+def _model_with_history(n: int) -> ModelToken:
+    token = ModelTokenFactory()
+    run = RunFactory(task=token.task)
+    rounds = [RoundFactory(task=token.task, run=run, number=i + 1) for i in range(n)]
+    FinalModelFactory(task=token.task, source_round=rounds[-1])
+    LicenceTermsFactory(token=token)
+    for i in range(n):
+        StakeAllocationFactory(task=token.task, leaf_index=i)
+        LicenceFactory(token=token)
+        NFTSaleFactory(token=token)
+    return token
