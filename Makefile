@@ -24,7 +24,7 @@ var:
 	mkdir -p var
 
 ## Bring the platform up on embedded defaults (SQLite, anvil, local workers) and play the whole story (a funded
-## task, 8 honest + 2 malicious participants, 3 rounds, settlement, licence and NFT sales, payouts; about 4 min),
+## task, 8 honest + 2 malicious participants, 3 rounds, settlement, licence and NFT sales, payouts; 2 to 3 minutes),
 ## print its summary and leave the site running. Ctrl-C stops it.
 demo: setup var
 	DJANGO_SETTINGS_MODULE=bcfl_site.settings.local $(PY) manage.py migrate --noinput

@@ -7,10 +7,15 @@ jobs -> services.
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from contracts import indexer, services
 from contracts.chain import ChainUnavailable
+from contracts.models import ChainTx
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -22,8 +27,18 @@ from contracts.chain import ChainUnavailable
     max_retries=8,
 )
 def chain_tx_send(tx_id: int) -> str:
-    """Send one ledger transaction; transient chain errors retry with backoff, a revert is final."""
-    return services.chain_tx_process(tx_id=tx_id).status
+    """Send one ledger transaction; transient chain errors retry with backoff, a revert is final.
+
+    A job for a row this database does not have (a message left in the broker by an earlier database, e.g.
+    after `make clean-demo`, or by another checkout on the same Redis database) is dropped with a warning.
+    """
+    try:
+        return services.chain_tx_process(tx_id=tx_id).status
+    except ChainTx.DoesNotExist:
+        log.warning(
+            "chain_tx_send: no ledger row %s in this database; job dropped (left over in the broker)", tx_id
+        )
+        return "missing"
 
 
 @shared_task(acks_late=True)

@@ -46,6 +46,7 @@ class Market:
         self.use_model()
         self.buy_nft()
         self.pay_holders()
+        self.new_owner_offers()
 
     def token(self):
         return selectors.model_get(token_id=self.token_id)
@@ -229,4 +230,24 @@ class Market:
             f"Stake pool received {report.eth(deposited)} (reward + licence + royalty); shares claimed for "
             f"{len(paid)} holders, the creator claimed {report.eth(paid.get(creator.address, 0))} itself, the "
             f"payout job paid {report.eth(sum(paid.values()) - paid.get(creator.address, 0))} to the others"
+        )
+
+    # --- left for the visitor -------------------------------------------------------------------------------
+
+    def new_owner_offers(self) -> None:
+        """The NFT's new owner offers licences again (terms set by a previous owner lapse with the sale), so a
+        visitor importing a demo wallet can buy one in the browser after the story."""
+        owner = self.story.nft_buyer
+        call = services.licence_terms_call(
+            token=self.token(),
+            user=owner.user,
+            price_wei=self.c.licence_price_wei,
+            duration_s=self.c.licence_days * 86400,
+            terms=TERMS_TEXT,
+        )
+        tx = owner.send(call, "Marketplace.setLicenceTerms")
+        services.licence_terms_confirm(token=self.token(), user=owner.user, tx_hash=tx)
+        self.n.step(
+            f"New owner {owner.address} offers licences again ({report.eth(self.c.licence_price_wei)}, "
+            f"{self.c.licence_days} days): a licence of model #{self.token_id} is for sale for you to buy"
         )

@@ -27,7 +27,7 @@ from bcfl_site.demo.narrator import Indented, Narrator, StoryError
 from tasks.models import Task
 from training.client import api
 
-STEPS = 12
+STEPS = 13
 
 
 @dataclass
@@ -115,6 +115,10 @@ class Story:
         return None
 
     def wait_for_platform(self) -> None:
+        self.n.detail(
+            f"Waiting up to {self.c.platform_timeout:.0f} s for the platform at {self.c.site} (chain, SuperLink, "
+            "workers); without --platform, start it first in another terminal with `make demo-platform`."
+        )
         checks = self.n.wait_until(
             f"the site at {self.c.site} to report chain, SuperLink and workers ({', '.join(self.c.queues)}) up",
             self._health,

@@ -67,5 +67,7 @@ def summary_lines(result, *, site: str) -> list[str]:
         "  Import one into MetaMask: Add network manually, RPC URL "
         f"{settings.CHAIN_RPC_URL}, chain ID {settings.CHAIN_ID}, currency ETH; then Import account, paste",
         "  the private key; on the site press Sign in with your wallet.",
+        "  To buy a licence in the browser: import an account not listed above (e.g. anvil's #5), open the model",
+        f"  detail page and press Buy licence; the NFT's new owner sells licences of model #{token}.",
     ]
     return lines

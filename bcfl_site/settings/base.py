@@ -240,6 +240,9 @@ FLWR_HOME = Path(env_str("FLWR_HOME", str(VAR_DIR / "flwr")))
 TRAINING_ROUND_TIMEOUT = float(env_int("TRAINING_ROUND_TIMEOUT", 600))  # seconds a round waits for replies
 TRAINING_HEARTBEAT_TIMEOUT = float(env_int("TRAINING_HEARTBEAT_TIMEOUT", 60))  # silent ServerApp → resume
 TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3)  # Flower runs per task before it fails
+# A finalization step's transient failures (I/O, database busy): retries, and the first wait (doubled each time).
+TRAINING_FINALIZE_MAX_RETRIES = env_int("TRAINING_FINALIZE_MAX_RETRIES", 5)
+TRAINING_FINALIZE_RETRY_BACKOFF = float(env_int("TRAINING_FINALIZE_RETRY_BACKOFF", 5))
 # A participant flagged (invalid update or a counting detection signal) in at least this share of the rounds
 # it answered, and in at least 2, is judged malicious at the end of training: no stake, banned.
 TRAINING_VERDICT_ROUND_SHARE = env_int("TRAINING_VERDICT_ROUND_PERCENT", 50) / 100

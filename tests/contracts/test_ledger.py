@@ -199,3 +199,15 @@ def test_chain_restart_with_pending_tx_is_reconciled(settings, tmp_path):
         assert chain.get_receipt(done.tx_hash)["status"] == 1
     finally:
         node.stop()
+
+
+@pytest.mark.django_db
+def test_a_send_job_for_a_row_this_database_does_not_have_is_dropped(caplog):
+    # given: a job left in the broker by an earlier database (e.g. after `make clean-demo`)
+    from contracts.jobs import chain_tx_send
+
+    # when
+    status = chain_tx_send.run(tx_id=987654)
+    # then
+    assert status == "missing"
+    assert "no ledger row 987654" in caplog.text

@@ -41,6 +41,12 @@ def default_title(*, dataset: str, model: str, rounds: int, aggregation: str) ->
         number += 1
 
 
+DEFAULT_LICENCE_TERMS = (
+    "Use of the model and its outputs for research and commercial purposes; no redistribution of the weights "
+    "without the NFT owner's permission."
+)
+
+
 class Command(BaseCommand):
     help = "Create a task on a bundled dataset and register it on chain with a creator key (demo/dev)."
 
@@ -74,6 +80,11 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--scorer", default="", help="a contribution scorer name (default: the registry's)"
+        )
+        parser.add_argument(
+            "--licence-terms",
+            default=DEFAULT_LICENCE_TERMS,
+            help="the licence terms of the trained model (the web form requires them too)",
         )
         parser.add_argument("--reward-eth", type=Decimal, default=Decimal("0.1"))
         parser.add_argument("--creator-share-percent", type=int, default=5)
@@ -150,6 +161,7 @@ class Command(BaseCommand):
                 creator_share_bps=int(o["creator_share_percent"]) * 100,
                 validation_file=ContentFile(buf.getvalue(), name=f"{o['dataset']}-validation.npz"),
                 validation_summary=summary,
+                licence_terms=o["licence_terms"],
             )
         except Exception as exc:  # ValidationError / TaskStateError: the message says what is wrong
             raise CommandError(f"The task was refused: {exc}") from exc
@@ -159,7 +171,10 @@ class Command(BaseCommand):
             tx_hash = send(task_create_call(task=task), key, timeout=60)
             task = task_registration_confirm(task=task, tx_hash=tx_hash, by=creator)
         except Exception as exc:  # noqa: BLE001 - chain errors of every kind end the command with the reason
-            raise CommandError(f"Registering task {task.pk} on chain failed: {exc}") from exc
+            raise CommandError(
+                f"Registering task {task.pk} on chain failed: {exc}. The task stays 'registering': once the "
+                f"chain answers, its creator can send it again with 'Register on chain' on /tasks/{task.pk}/."
+            ) from exc
         self.stdout.write(
             self.style.SUCCESS(
                 f"Task {task.pk} is {task.status} (on chain as #{task.chain_task_id}, tx {tx_hash}); "

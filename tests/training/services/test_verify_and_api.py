@@ -180,3 +180,19 @@ def test_verify_task_checks_the_final_model_and_the_stakes(trained, chain_inline
     # then
     result = verify_task(task, source="index")
     assert not result.ok and "final model" in result.mismatch
+
+
+def test_verify_task_command_says_the_chain_is_down_in_one_line(trained, monkeypatch):
+    from django.core.management.base import CommandError
+
+    from contracts import chain
+    from training.management.commands import verify_task as command
+
+    task, _ = trained
+
+    def down(*args, **kwargs):
+        raise chain.ChainUnavailable("ConnectionError: connection refused")
+
+    monkeypatch.setattr(command, "verify_task", down)
+    with pytest.raises(CommandError, match="did not answer .*--source index"):
+        call_command("verify_task", str(task.pk))

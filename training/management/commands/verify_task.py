@@ -1,7 +1,9 @@
 """``manage.py verify_task ID``: recompute a task's round roots and checkpoint hashes, compare with the chain."""
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from contracts import chain
 from tasks.models import Task
 from training.verify import verify_task
 
@@ -24,7 +26,14 @@ class Command(BaseCommand):
         task = Task.objects.filter(pk=task_id).first()
         if task is None:
             raise CommandError(f"no task {task_id}")
-        result = verify_task(task, source=source)
+        try:
+            result = verify_task(task, source=source)
+        except chain.ChainUnavailable as exc:
+            raise CommandError(
+                f"The chain node at {settings.CHAIN_RPC_URL} did not answer ({exc}). verify_task reads the "
+                "task's events from the chain: start the node (make demo-platform runs anvil) or point "
+                "CHAIN_RPC_URL at one, or pass --source index to compare with the indexed events instead."
+            ) from None
         for line in result.lines:
             self.stdout.write(line)
         if not result.ok:
