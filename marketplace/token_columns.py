@@ -47,6 +47,14 @@ def refresh(token_ids: Iterable[int] | None = None, *, models=None) -> int:
 
 
 MODEL_NAMES = ("ModelToken", "LicenceTerms", "Listing", "Licence", "NFTSale")
+COLUMNS = (
+    "licence_price_wei",
+    "licence_duration_s",
+    "licence_terms_hash",
+    "nft_price_wei",
+    "licences_sold",
+    "sales_count",
+)
 
 
 def _count(model) -> Coalesce:
