@@ -36,12 +36,13 @@ class ModelToken(models.Model):
     )
     licences_sold = models.PositiveIntegerField(default=0)
     sales_count = models.PositiveIntegerField(default=0, help_text="NFT sales.")
+    accuracy = models.FloatField(null=True, blank=True, help_text="The final model's accuracy (0..1).")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chain_id", "token_id"], name="uniq_model_token")]
         # the list's default sort (newest, also oldest backwards): a page walks the index instead of sorting all;
         # the other sorts (`marketplace.selectors.SORTS`) each have theirs (the descending prices with NULLs
-        # last: PostgreSQL only, migration 0004)
+        # last, the accuracy's too: PostgreSQL only, migration 0004)
         indexes = [
             models.Index(fields=["minted_at", "id"], name="modeltoken_minted"),
             models.Index(fields=["licence_price_wei", "id"], name="modeltoken_licence_price"),

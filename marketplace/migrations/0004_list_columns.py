@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 from marketplace import token_columns
 
-# The descending price sorts (NULLs last, then id ascending); SQLite's indexes take no NULLS LAST.
-DESCENDING = ("licence_price", "nft_price")
+# The descending sorts (NULLs last, then id ascending); SQLite's indexes take no NULLS LAST.
+DESCENDING = {
+    "licence_price": "licence_price_wei",
+    "nft_price": "nft_price_wei",
+    "accuracy": "accuracy",
+}
 
 
 def create_descending(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        for name in DESCENDING:
+        for name, column in DESCENDING.items():
             schema_editor.execute(
-                f"CREATE INDEX IF NOT EXISTS modeltoken_{name}_d ON marketplace_modeltoken ({name}_wei DESC NULLS LAST, id)"
+                f"CREATE INDEX IF NOT EXISTS modeltoken_{name}_d ON marketplace_modeltoken ({column} DESC NULLS LAST, id)"
             )
 
 
@@ -23,8 +27,9 @@ def drop_descending(apps, schema_editor):
 
 
 def fill(apps, schema_editor):
-    """The new columns of every existing token, from its terms, listings, licences and sales."""
-    token_columns.refresh(models={name: apps.get_model("marketplace", name) for name in token_columns.MODEL_NAMES})
+    """The new columns of every existing token, from its terms, listings, licences, sales and final model."""
+    models = {name: apps.get_model("marketplace", name) for name in token_columns.MODEL_NAMES}
+    token_columns.refresh(models=models | {"FinalModel": apps.get_model("training", "FinalModel")})
 
 
 class Migration(migrations.Migration):
@@ -32,9 +37,15 @@ class Migration(migrations.Migration):
     dependencies = [
         ('marketplace', '0003_task_search_index'),
         ('tasks', '0003_contribution_scorer'),
+        ('training', '0007_final_model_created_index'),
     ]
 
     operations = [
+        migrations.AddField(
+            model_name="modeltoken",
+            name="accuracy",
+            field=models.FloatField(blank=True, help_text="The final model's accuracy (0..1).", null=True),
+        ),
         migrations.AddField(
             model_name='modeltoken',
             name='licence_duration_s',

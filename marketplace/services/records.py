@@ -56,7 +56,7 @@ def record_transfer(*, event: dict) -> ModelToken | None:
             task = Task.objects.filter(chain_id=settings.CHAIN_ID, chain_task_id=token_id).first()
             if task is None:
                 return None
-            token, _ = ModelToken.objects.get_or_create(
+            token, created = ModelToken.objects.get_or_create(
                 task=task,
                 defaults={
                     "chain_id": settings.CHAIN_ID,
@@ -65,6 +65,8 @@ def record_transfer(*, event: dict) -> ModelToken | None:
                     "owner_block": block,
                 },
             )
+            if created:  # its final model's accuracy
+                _refresh(token)
         if block >= token.owner_block and token.owner != to:
             token.owner, token.owner_block = to, block
             token.save(update_fields=["owner", "owner_block"])

@@ -16,8 +16,10 @@ from marketplace import services
 from marketplace.models import ModelToken
 from marketplace.services import records
 from tests.marketplace.conftest import BUYER_KEY, OWNER_KEY, send, sync
+from tests.marketplace.factories import ModelTokenFactory
 from tests.marketplace.test_services import PRICE, list_nft, set_terms
 from tests.tasks.factories import TaskFactory
+from tests.training.factories import FinalModelFactory, RoundFactory
 
 COLUMNS = ("licence_price_wei", "licence_duration_s", "licence_terms_hash", "nft_price_wei")
 COUNTS = ("licences_sold", "sales_count")
@@ -174,3 +176,19 @@ def test_after_random_record_calls_the_columns_equal_the_subqueries(seed):
         token, story = rng.choice(tokens)
         story.step()
         assert columns(token) == expected(token)
+
+
+@pytest.mark.django_db
+def test_the_accuracy_column_follows_the_final_model_saved_before_or_after_the_mint():
+    # saved after the token exists (as the tests' factories do)
+    token = ModelTokenFactory()
+    assert ModelToken.objects.get(pk=token.pk).accuracy is None
+    FinalModelFactory(
+        task=token.task, source_round=RoundFactory(task=token.task, run__task=token.task, accuracy=0.9)
+    )
+    assert ModelToken.objects.get(pk=token.pk).accuracy == pytest.approx(0.9)
+    # saved before the mint: the Transfer that creates the token reads it
+    task = TaskFactory(status="completed", chain_id=settings.CHAIN_ID, chain_task_id=201)
+    FinalModelFactory(task=task, source_round=RoundFactory(task=task, run__task=task, accuracy=0.7))
+    minted = records.record_transfer(event=_Story(random.Random(0), 201).event("Transfer", to=WALLETS[1]))
+    assert ModelToken.objects.get(pk=minted.pk).accuracy == pytest.approx(0.7)
