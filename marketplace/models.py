@@ -23,11 +23,33 @@ class ModelToken(models.Model):
         default=0, help_text="Block of the transfer that set `owner`."
     )
     minted_at = models.DateTimeField(default=timezone.now)
+    # The list's facts, kept by `marketplace.token_columns.refresh` in the transaction of every record function
+    # (never written elsewhere): the browse page and the API filter and sort on these indexed columns.
+    licence_price_wei = models.DecimalField(
+        **WEI, null=True, blank=True, help_text="Price of the licence terms in force (None: none offered)."
+    )
+    licence_duration_s = models.PositiveBigIntegerField(null=True, blank=True)
+    # None, not "": no terms in force, as the API says
+    licence_terms_hash = models.CharField(max_length=66, null=True, blank=True)  # noqa: DJ001
+    nft_price_wei = models.DecimalField(
+        **WEI, null=True, blank=True, help_text="Price of the owner's active listing (None: not for sale)."
+    )
+    licences_sold = models.PositiveIntegerField(default=0)
+    sales_count = models.PositiveIntegerField(default=0, help_text="NFT sales.")
+    accuracy = models.FloatField(null=True, blank=True, help_text="The final model's accuracy (0..1).")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chain_id", "token_id"], name="uniq_model_token")]
-        # the list's default sort (newest, also oldest backwards): a page walks the index instead of sorting all
-        indexes = [models.Index(fields=["minted_at", "id"], name="modeltoken_minted")]
+        # the list's default sort (newest, also oldest backwards): a page walks the index instead of sorting all;
+        # the other sorts (`marketplace.selectors.SORTS`) each have theirs (the descending prices with NULLs
+        # last, the accuracy's too: PostgreSQL only, migration 0004)
+        indexes = [
+            models.Index(fields=["minted_at", "id"], name="modeltoken_minted"),
+            models.Index(fields=["licence_price_wei", "id"], name="modeltoken_licence_price"),
+            models.Index(fields=["nft_price_wei", "id"], name="modeltoken_nft_price"),
+            models.Index(fields=["-licences_sold", "id"], name="modeltoken_licences_sold"),
+            models.Index(fields=["-sales_count", "-licences_sold", "id"], name="modeltoken_sales"),
+        ]
 
     def __str__(self) -> str:
         return f"model NFT #{self.token_id} (owner {self.owner})"

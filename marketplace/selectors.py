@@ -7,14 +7,12 @@ import functools
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from eth_utils import is_hex_address, to_checksum_address
 
-from marketplace.models import Licence, LicenceTerms, Listing, ModelToken, NFTSale
+from marketplace.models import Licence, LicenceTerms, Listing, ModelToken
 from marketplace.search import search_tokens
-from training.models import FinalModel
 
 DATASETS_CACHE_KEY, DATASETS_TTL_S = "marketplace:datasets", 60
 
@@ -22,10 +20,10 @@ SORTS = {
     "newest": ("-minted_at", "-pk"),
     "oldest": ("minted_at", "pk"),
     "title": ("task__title", "pk"),
-    "licence_price": (F("licence_price").asc(nulls_last=True), "pk"),
-    "-licence_price": (F("licence_price").desc(nulls_last=True), "pk"),
-    "nft_price": (F("nft_price").asc(nulls_last=True), "pk"),
-    "-nft_price": (F("nft_price").desc(nulls_last=True), "pk"),
+    "licence_price": (F("licence_price_wei").asc(nulls_last=True), "pk"),
+    "-licence_price": (F("licence_price_wei").desc(nulls_last=True), "pk"),
+    "nft_price": (F("nft_price_wei").asc(nulls_last=True), "pk"),
+    "-nft_price": (F("nft_price_wei").desc(nulls_last=True), "pk"),
     "licences_sold": ("-licences_sold", "pk"),
     "accuracy": (F("accuracy").desc(nulls_last=True), "pk"),
     "sales": ("-sales_count", "-licences_sold", "pk"),
@@ -36,13 +34,13 @@ def active_licence_terms(*, token: ModelToken) -> LicenceTerms | None:
     """The terms in force (set by the current owner, price > 0), or None."""
     return (
         token.licence_terms.filter(active=True, set_by=token.owner, price_wei__gt=0)
-        .order_by("-updated_at")
+        .order_by("-updated_at", "-pk")
         .first()
     )
 
 
 def active_listing(*, token: ModelToken) -> Listing | None:
-    return token.listings.filter(active=True, seller=token.owner).order_by("-updated_at").first()
+    return token.listings.filter(active=True, seller=token.owner).order_by("-updated_at", "-pk").first()
 
 
 def model_list(
@@ -59,9 +57,10 @@ def model_list(
     price_max_wei: int | None = None,
     sort: str = "newest",
 ) -> QuerySet[ModelToken]:
-    """Minted models with their task, creator, final model, terms in force and listing as annotations:
-    `licence_price`, `licence_duration`, `licence_terms_hash`, `nft_price` (None when not for sale),
-    `licences_sold`, `sales_count` (NFT sales), `accuracy` (0..1, the final model's source round).
+    """Minted models with their task and creator: the columns `licence_terms_hash`, `licences_sold`,
+    `sales_count`, `accuracy` (0..1, the final model's source round) and the annotations `licence_price`,
+    `licence_duration`, `nft_price` (None when not for sale; aliases of the columns `marketplace.token_columns`
+    keeps).
 
     `q` searches title, description, model kind and dataset (`marketplace.search`: every word, full-text
     prefixes on PostgreSQL); `accuracy_*` bound the accuracy (0..1);
@@ -73,9 +72,9 @@ def model_list(
     if dataset:
         qs = qs.filter(task__validation_summary__dataset=dataset)
     if licence_for_sale is not None:
-        qs = qs.filter(licence_price__isnull=not licence_for_sale)
+        qs = qs.filter(licence_price_wei__isnull=not licence_for_sale)
     if nft_for_sale is not None:
-        qs = qs.filter(nft_price__isnull=not nft_for_sale)
+        qs = qs.filter(nft_price_wei__isnull=not nft_for_sale)
     if owner and is_hex_address(owner):
         qs = qs.filter(owner=to_checksum_address(owner))
     if accuracy_min is not None:
@@ -87,50 +86,32 @@ def model_list(
 
 
 def _annotated() -> QuerySet[ModelToken]:
-    """A fresh clone of the annotated list (building the seven subqueries anew costs ~3 ms of Python a request;
+    """A fresh clone of the annotated list (building the annotations anew costs Python time every request;
     the base queryset is never evaluated, only cloned, like a view's class-level `queryset`)."""
     return _annotated_base().all()
 
 
 @functools.cache
 def _annotated_base() -> QuerySet[ModelToken]:
-    terms = LicenceTerms.objects.filter(
-        token=OuterRef("pk"), active=True, set_by=OuterRef("owner"), price_wei__gt=0
-    ).order_by("-updated_at")
-    listing = Listing.objects.filter(token=OuterRef("pk"), active=True, seller=OuterRef("owner")).order_by(
-        "-updated_at"
-    )
+    # prices, terms, counts and accuracy are ModelToken's columns (`marketplace.token_columns`, kept by the record
+    # functions), indexed for the sorts: a search matching thousands of tasks evaluates no subquery per match
     return ModelToken.objects.select_related("task", "task__creator").annotate(
-        licence_price=Subquery(terms.values("price_wei")[:1]),
-        licence_duration=Subquery(terms.values("duration_s")[:1]),
-        licence_terms_hash=Subquery(terms.values("terms_hash")[:1]),
-        nft_price=Subquery(listing.values("price_wei")[:1]),
-        # correlated counts, not JOIN + COUNT(DISTINCT): the latter groups every model of the page's whole
-        # result set (3 s per API page at 10,000 models, benchmarks/web.py)
-        licences_sold=_count_per_token(Licence),
-        sales_count=_count_per_token(NFTSale),
-        # a subquery, not a join: a count of the list then needs no join at all (5-12 ms less at 10,000 models)
-        accuracy=Subquery(
-            FinalModel.objects.filter(task_id=OuterRef("task_id")).values("source_round__accuracy")[:1]
-        ),
+        licence_price=F("licence_price_wei"),
+        licence_duration=F("licence_duration_s"),
+        nft_price=F("nft_price_wei"),
     )
-
-
-def _count_per_token(model) -> Coalesce:
-    rows = model.objects.filter(token=OuterRef("pk")).order_by().values("token").annotate(n=Count("pk"))
-    return Coalesce(Subquery(rows.values("n")[:1], output_field=IntegerField()), 0)
 
 
 def _price_range(qs: QuerySet[ModelToken], low: int | None, high: int | None) -> QuerySet[ModelToken]:
     if low is None and high is None:
         return qs
-    licence, nft = Q(licence_price__isnull=False), Q(nft_price__isnull=False)
+    licence, nft = Q(licence_price_wei__isnull=False), Q(nft_price_wei__isnull=False)
     if low is not None:
-        licence &= Q(licence_price__gte=Decimal(low))
-        nft &= Q(nft_price__gte=Decimal(low))
+        licence &= Q(licence_price_wei__gte=Decimal(low))
+        nft &= Q(nft_price_wei__gte=Decimal(low))
     if high is not None:
-        licence &= Q(licence_price__lte=Decimal(high))
-        nft &= Q(nft_price__lte=Decimal(high))
+        licence &= Q(licence_price_wei__lte=Decimal(high))
+        nft &= Q(nft_price_wei__lte=Decimal(high))
     return qs.filter(licence | nft)
 
 

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from eth_utils import to_checksum_address
 
+from marketplace import token_columns
 from marketplace.models import Licence, LicenceTerms, Listing, ModelToken, NFTSale, Purchase
 from marketplace.services.errors import MarketplaceRefused
 from tasks.models import Task
@@ -23,6 +24,17 @@ def token_get(*, token_id: int) -> ModelToken:
     if token is None:
         raise MarketplaceRefused("not_found", f"No model NFT #{token_id} is known on this chain.")
     return token
+
+
+def _locked(token: ModelToken) -> None:
+    """Lock the token's row until the transaction ends: concurrent records of the same token then refresh its
+    list columns one after the other, each seeing the other's rows (call first in the transaction)."""
+    ModelToken.objects.select_for_update().filter(pk=token.pk).values_list("pk", flat=True).first()
+
+
+def _refresh(token: ModelToken) -> None:
+    """The token's list columns (`marketplace.token_columns`) recomputed in the recording transaction."""
+    token_columns.refresh([token.pk])
 
 
 def _user_of(address: str):
@@ -44,7 +56,7 @@ def record_transfer(*, event: dict) -> ModelToken | None:
             task = Task.objects.filter(chain_id=settings.CHAIN_ID, chain_task_id=token_id).first()
             if task is None:
                 return None
-            token, _ = ModelToken.objects.get_or_create(
+            token, created = ModelToken.objects.get_or_create(
                 task=task,
                 defaults={
                     "chain_id": settings.CHAIN_ID,
@@ -53,12 +65,15 @@ def record_transfer(*, event: dict) -> ModelToken | None:
                     "owner_block": block,
                 },
             )
+            if created:  # its final model's accuracy
+                _refresh(token)
         if block >= token.owner_block and token.owner != to:
             token.owner, token.owner_block = to, block
             token.save(update_fields=["owner", "owner_block"])
             # listings and licence terms of the previous owner lapse on chain; so do the records
             token.listings.filter(active=True).exclude(seller=to).update(active=False)
             token.licence_terms.filter(active=True).exclude(set_by=to).update(active=False)
+            _refresh(token)
     return token
 
 
@@ -68,6 +83,7 @@ def record_terms(*, event: dict, terms_text: str | None = None) -> LicenceTerms:
     args, token = event["args"], token_get(token_id=int(event["args"]["tokenId"]))
     terms_hash, price = str(args["termsHash"]).lower(), Decimal(int(args["price"]))
     with transaction.atomic():
+        _locked(token)
         row = token.licence_terms.filter(tx_hash=event["tx_hash"].lower()).first() or (
             token.licence_terms.filter(
                 active=False,
@@ -91,6 +107,7 @@ def record_terms(*, event: dict, terms_text: str | None = None) -> LicenceTerms:
         row.tx_hash, row.active = event["tx_hash"].lower(), price > 0
         row.save()
         token.licence_terms.exclude(pk=row.pk).filter(active=True).update(active=False)
+        _refresh(token)
     return row
 
 
@@ -99,6 +116,7 @@ def record_listing(*, event: dict) -> Listing:
     args, token = event["args"], token_get(token_id=int(event["args"]["tokenId"]))
     seller, price = to_checksum_address(args["seller"]), Decimal(int(args["price"]))
     with transaction.atomic():
+        _locked(token)
         row = token.listings.filter(tx_hash=event["tx_hash"].lower()).first() or (
             token.listings.filter(active=False, tx_hash="", seller=seller, price_wei=price)
             .order_by("-created_at")
@@ -108,13 +126,18 @@ def record_listing(*, event: dict) -> Listing:
         row.tx_hash, row.active = event["tx_hash"].lower(), True
         row.save()
         token.listings.exclude(pk=row.pk).filter(active=True).update(active=False)
+        _refresh(token)
     return row
 
 
 def record_unlisting(*, event: dict) -> int:
     """NFTListingCancelled: the token's active listings end; returns how many."""
     token = token_get(token_id=int(event["args"]["tokenId"]))
-    return token.listings.filter(active=True).update(active=False)
+    with transaction.atomic():
+        _locked(token)
+        ended = token.listings.filter(active=True).update(active=False)
+        _refresh(token)
+    return ended
 
 
 def _expiry(seconds: int) -> dt.datetime | None:
@@ -137,6 +160,7 @@ def record_purchase_created(
     kind = Purchase.Kind.LICENCE if event["event"] == "LicencePurchased" else Purchase.Kind.NFT
     user = user or _user_of(buyer)
     with transaction.atomic():
+        _locked(token)
         purchase, created = Purchase.objects.get_or_create(
             tx_hash=tx_hash,
             defaults={
@@ -176,4 +200,5 @@ def record_purchase_created(
             )
             token.listings.filter(active=True).update(active=False)
             record_transfer(event={"args": {"tokenId": token.token_id, "to": buyer}, "block_number": block})
+        _refresh(token)
     return purchase, True

@@ -10,8 +10,23 @@ from django.utils import timezone
 from eth_utils import keccak
 from factory.django import DjangoModelFactory
 
+from marketplace import token_columns
 from marketplace.models import Licence, LicenceTerms, ModelToken, NFTSale
 from tests.tasks.factories import TaskFactory
+
+
+class _RecordedRow(DjangoModelFactory):
+    """A row of a token's history: the token's list columns are refreshed after it is created, as the record
+    functions do (`marketplace.token_columns`)."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        row = super()._create(model_class, *args, **kwargs)
+        token_columns.refresh([row.token_id])
+        return row
 
 
 class ModelTokenFactory(DjangoModelFactory):
@@ -26,7 +41,7 @@ class ModelTokenFactory(DjangoModelFactory):
     owner = factory.SelfAttribute("task.creator.username")
 
 
-class LicenceTermsFactory(DjangoModelFactory):
+class LicenceTermsFactory(_RecordedRow):
     class Meta:
         model = LicenceTerms
 
@@ -40,7 +55,7 @@ class LicenceTermsFactory(DjangoModelFactory):
     tx_hash = factory.Sequence(lambda i: "0x" + keccak(text=f"terms-{i}").hex())
 
 
-class LicenceFactory(DjangoModelFactory):
+class LicenceFactory(_RecordedRow):
     """A licence valid for 30 more days (pass `expires_at` in the past for an expired one)."""
 
     class Meta:
@@ -55,7 +70,7 @@ class LicenceFactory(DjangoModelFactory):
     tx_hash = factory.Sequence(lambda i: "0x" + keccak(text=f"licence-{i}").hex())
 
 
-class NFTSaleFactory(DjangoModelFactory):
+class NFTSaleFactory(_RecordedRow):
     """An NFT sale recorded from its NFTSold event (5 % royalty)."""
 
     class Meta:

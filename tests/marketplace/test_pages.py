@@ -14,6 +14,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 
+from marketplace import token_columns
 from marketplace.card_markdown import card_html
 from marketplace.forms import QuickSelect
 from marketplace.models import LicenceTerms
@@ -47,6 +48,7 @@ def test_browse_searches_filters_and_sorts(client):
     iris = _model("Flower species", accuracy=0.7, dataset="iris", terms=False)
     cheap = _model("Cheap model", accuracy=0.8, dataset="digits")
     cheap.licence_terms.update(price_wei=Decimal(10**15))
+    token_columns.refresh([cheap.pk])  # a direct update: the list columns as a record would set them
     # when / then: search by title, by dataset
     resp, ids = _rows(client, q="digits")
     assert set(ids) == {digits.token_id, cheap.token_id}
