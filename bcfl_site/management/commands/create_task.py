@@ -47,6 +47,14 @@ DEFAULT_LICENCE_TERMS = (
 )
 
 
+def registration_failed(task, exc: Exception) -> str:
+    """The words for a createTask that could not be sent or confirmed: the task stays and can be resent."""
+    return (
+        f"Registering task {task.pk} on chain failed: {exc}. The task stays 'registering': once the chain "
+        f"answers, its creator can send it again with 'Register on chain' on /tasks/{task.pk}/."
+    )
+
+
 class Command(BaseCommand):
     help = "Create a task on a bundled dataset and register it on chain with a creator key (demo/dev)."
 
@@ -171,10 +179,7 @@ class Command(BaseCommand):
             tx_hash = send(task_create_call(task=task), key, timeout=60)
             task = task_registration_confirm(task=task, tx_hash=tx_hash, by=creator)
         except Exception as exc:  # noqa: BLE001 - chain errors of every kind end the command with the reason
-            raise CommandError(
-                f"Registering task {task.pk} on chain failed: {exc}. The task stays 'registering': once the "
-                f"chain answers, its creator can send it again with 'Register on chain' on /tasks/{task.pk}/."
-            ) from exc
+            raise CommandError(registration_failed(task, exc)) from exc
         self.stdout.write(
             self.style.SUCCESS(
                 f"Task {task.pk} is {task.status} (on chain as #{task.chain_task_id}, tx {tx_hash}); "
