@@ -50,8 +50,13 @@ class ModelListApi(ListAPIView):
     serializer_class = ModelOutputSerializer
 
     class FilterSerializer(serializers.Serializer):
-        q = serializers.CharField(
-            required=False, allow_blank=True, max_length=200, help_text="Title/description."
+        # The pattern tells clients what DRF refuses anyway (null characters): documented, not a surprise 400.
+        q = serializers.RegexField(
+            r"^[^\x00]*$",
+            required=False,
+            allow_blank=True,
+            max_length=200,
+            help_text="Words of the title, description, model kind or dataset (no null characters).",
         )
         model_kind = serializers.ChoiceField(choices=catalog.model_kind_choices(), required=False)
         licence_for_sale = serializers.BooleanField(
