@@ -62,6 +62,7 @@ class FakeWallet:
         self.can_switch = can_switch  # False: a wallet that stays on chain 1 (the user declined the switch)
         self.calls: list[str] = []
         self.sent: list[str] = []  # hashes of the transactions sent
+        self.signer = account  # personal_sign key: another one makes a signature the site refuses
 
     def __call__(self, method: str, params: list):
         self.calls.append(method)
@@ -78,7 +79,7 @@ class FakeWallet:
             data, address = params
             assert address.lower() == self.account.address.lower()
             text = bytes.fromhex(data.removeprefix("0x")).decode()
-            signed = Account.sign_message(encode_defunct(text=text), private_key=self.account.key)
+            signed = Account.sign_message(encode_defunct(text=text), private_key=self.signer.key)
             return "0x" + signed.signature.hex().removeprefix("0x")
         if method == "eth_sendTransaction" and self.rpc_url:
             return self._send(params[0])

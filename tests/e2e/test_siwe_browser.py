@@ -40,3 +40,24 @@ def test_login_page_without_a_wallet_explains_instead_of_a_button(
     assert page.get_by_text("No Ethereum wallet found in this browser").is_visible()
     assert page.get_by_role("button", name="Sign in with wallet").is_hidden()
     assert page.evaluate("typeof window.BCFLWallet.sendTransaction") == "function"
+
+
+def test_a_signature_by_another_key_is_refused_on_the_page(
+    live_server, transactional_db, chromium_page, anvil, settings
+):
+    # given: a wallet whose signature is made by another key (the chain says the address is no contract wallet)
+    settings.CHAIN_RPC_URL, settings.CHAIN_ID = anvil.url, 31337
+    page = chromium_page
+    wallet = FakeWallet(Account.create())
+    wallet.signer = Account.create()
+    page.expose_function("__walletRequest", wallet)
+    page.add_init_script(SHIM)
+    page.goto(f"{live_server.url}/accounts/login/", timeout=120_000)
+    # when
+    page.get_by_role("button", name="Sign in with wallet").click()
+    # then: the reason on the page, and nobody signed in
+    status = page.locator("#wallet-status")
+    status.filter(has_text="not made by").wait_for()
+    assert f"The signature was not made by {wallet.account.address}" in status.inner_text()
+    assert page.locator(".who").count() == 0
+    assert "personal_sign" in wallet.calls
