@@ -1,21 +1,14 @@
 """The robustness benchmark's core on a tiny config (2 rounds, 1 seed, one attack), so it cannot rot."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from tests.benchmarks.conftest import load_benchmark
 from training import defence
-
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "robustness.py"
 
 
 @pytest.fixture(scope="module")
 def robustness():
-    spec = importlib.util.spec_from_file_location("robustness_benchmark", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("robustness")
 
 
 RULES = ["fedavg", "median", "validation_shapley"]
